@@ -1,0 +1,98 @@
+"""The Channel protocol every delivery channel implements, the records it exchanges, and the registry.
+
+A channel is opened once with a receipt callback, receives messages in chunks through ``send`` and returns
+one Outcome per message; a per-message refusal is a returned ``Rejected``, a failure of the whole call
+raises ``TemporaryFailure`` or ``PermanentFailure`` (see remessa.errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message handed to a channel."""
+
+    id: int  # our message id (store primary key)
+    batch_id: int
+    destination: str  # country code + digits
+    text: str
+    correlation_id: str = ""
+    extra_info: str = ""
+    subaccount: str = ""
+    kind: str = "sms"  # sms | whatsapp
+    template: dict[str, Any] | None = None  # WhatsApp: name, namespace, language, policy, params, media
+    flash: bool = False
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message and gave it an id."""
+
+    message_id: int
+    provider_id: str
+    parts: int = 1
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The provider refused the message; `permanent` False means it may be retried later."""
+
+    message_id: int
+    reason: str  # e.g. "202 INVALID_DESTINATION_NUMBER"
+    permanent: bool = True
+    code: int | None = None
+
+
+Outcome = Accepted | Rejected
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A status report from the provider about one message (sent level, delivered level, or both)."""
+
+    provider_id: str
+    at: datetime
+    sent_code: int | None = None
+    sent_status: str = ""
+    delivered_code: int | None = None
+    delivered_status: str = ""
+    correlation_id: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+ReceiptHandler = Callable[[Receipt], None]
+
+
+class Channel(Protocol):
+    """What the dispatcher needs from a delivery channel."""
+
+    def open(self, on_receipt: ReceiptHandler) -> None:
+        """Connect; from now on receipts are handed to `on_receipt` (which persists before returning)."""
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+        """Submit messages; one Outcome per message, in order."""
+
+    def close(self) -> None:
+        """Stop taking work, finish what is in flight (bounded), disconnect."""
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """A registry entry: the typed settings of a provider type and the factory of its channel."""
+
+    settings: type[Any]
+    factory: Callable[..., Channel]  # factory(settings, *, spool: Path, clock) -> Channel
+
+
+def _registry() -> dict[str, ChannelType]:
+    from remessa.channels import sandbox
+
+    return {"sandbox": ChannelType(sandbox.SandboxSettings, sandbox.SandboxChannel)}
+
+
+CHANNEL_TYPES: dict[str, ChannelType] = _registry()

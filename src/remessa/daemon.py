@@ -1,0 +1,141 @@
+"""The daemon: one loop, read top to bottom, that takes files, dispatches messages and settles batches.
+
+Threads: this loop, the watchdog observer (only enqueues), and each channel's own threads (receipts are
+persisted by the channel's thread through the store). Signal handlers only set the stop flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from remessa.channels import CHANNEL_TYPES, Channel, Receipt
+from remessa.config import Settings
+from remessa.dispatch import Dispatcher
+from remessa.intake import Intake
+from remessa.settlement import Settlement
+from remessa.spool import Spool, Watcher
+from remessa.status import BatchState
+from remessa.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]  # UTC epoch seconds
+BUSY_SLICE = 0.5  # seconds of sending before the loop looks at the inboxes again
+
+
+class Daemon:
+    """remessa's main loop; `run(once=True)` processes the inboxes and returns when all is settled."""
+
+    def __init__(self, settings: Settings, clock: Clock = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.store = Store(settings.daemon.database_url)
+        self.spool = Spool(settings.daemon.spool, list(settings.profiles), settings.daemon.settle_seconds)
+        self.settlement = Settlement(settings, self.store, self.spool)
+        self.intake = Intake(settings, self.store, self.spool, self.settlement)
+        self.channels: dict[str, Channel] = {}
+        self.dispatcher = Dispatcher(settings, self.store, self.channels)
+        self.watcher = Watcher(self.spool)
+
+    def start(self) -> None:
+        """Prepare the store and spool, open the channels, recover what a crash left behind."""
+        self.store.migrate()
+        self.spool.ensure()
+        now = self.clock()
+        for batch_id, (policy, count) in self.store.recover_in_flight(now).items():
+            log.warning("batch %d: %d messages were in flight at the last stop; policy %s", batch_id, count, policy)
+        used = {p.provider for p in self.settings.profiles.values()}
+        for name in sorted(used):
+            provider = self.settings.providers[name]
+            if not provider.active:
+                log.warning("provider %s is not active; its profiles' batches wait", name)
+                continue
+            channel = CHANNEL_TYPES[provider.type].factory(
+                provider.settings, spool=self.settings.daemon.spool, clock=self._utcnow
+            )
+            channel.open(self._on_receipt)
+            self.channels[name] = channel
+        for profile in self.settings.profiles:
+            for path in self.spool.processing(profile):
+                self.intake.resume(profile, path, self.clock())
+        self.watcher.start()
+        _notify("READY=1")
+        log.info("remessa started: spool %s, profiles %s", self.settings.daemon.spool, ", ".join(self.settings.profiles))
+
+    def run(self, once: bool = False) -> None:
+        self.start()
+        try:
+            while not self.stopping.is_set():
+                busy = self.step()
+                _notify("WATCHDOG=1")
+                if once and not busy and self.idle():
+                    break
+                if not busy:
+                    self.watcher.wait(self.settings.daemon.poll_seconds)
+        finally:
+            self.shutdown()
+
+    def step(self) -> bool:
+        """One turn of the loop; returns whether anything was done."""
+        busy = False
+        for profile in self.settings.profiles:
+            for path in self.spool.ready(profile):
+                if self.stopping.is_set():
+                    return busy
+                self.intake.take(profile, path, self.clock())
+                busy = True
+        deadline = time.monotonic() + BUSY_SLICE
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            if not self.dispatcher.step(self.clock()):
+                break
+            busy = True
+        self.settlement.tick(self.clock())
+        return busy
+
+    def idle(self) -> bool:
+        """Nothing waiting in an inbox and every batch settled (or failed)."""
+        if any(self.spool.pending(profile) for profile in self.settings.profiles):
+            return False
+        return not self.store.batches([BatchState.RECEIVING, BatchState.QUEUED, BatchState.FINISHED])
+
+    def stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler)."""
+        self.stopping.set()
+
+    def shutdown(self) -> None:
+        _notify("STOPPING=1")
+        self.watcher.stop()
+        for name, channel in self.channels.items():
+            try:
+                channel.close()
+            except Exception:  # loop boundary: one channel's failure must not keep others open
+                log.exception("provider %s: error while closing", name)
+        self.store.close()
+        log.info("remessa stopped")
+
+    def _utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _on_receipt(self, receipt: Receipt) -> None:
+        self.store.record_receipt(receipt, self.clock())
+
+
+def _notify(state: str) -> None:
+    """Tell systemd (Type=notify) how we are; a no-op when not started by systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(state.encode(), address)
+        except OSError:
+            log.debug("could not notify systemd at %s", address)

@@ -1,0 +1,159 @@
+"""Intake: claim a file from an inbox, parse and validate every row, and store them as a batch.
+
+A file refused as a whole (not a regular file, duplicate name, unreadable, unknown format…) still becomes
+a batch in state FAILED, so that it gets a report and a summary in error/ like any other file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from remessa.config import ProfileSettings, Settings
+from remessa.errors import BatchFileError
+from remessa.formats import Parsed, open_batch, subaccount_from_name
+from remessa.formats.sidecar import BatchOptions, read_sidecar
+from remessa.settlement import Settlement
+from remessa.spool import SIDECAR_SUFFIX, Spool, refusal
+from remessa.status import BatchState, Status
+from remessa.store import Batch, Store
+from remessa.validate import Validator
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    """Turns files in the inboxes into stored batches."""
+
+    def __init__(self, settings: Settings, store: Store, spool: Spool, settlement: Settlement) -> None:
+        self.settings = settings
+        self.store = store
+        self.spool = spool
+        self.settlement = settlement
+
+    def take(self, profile_name: str, path: Path, now: float) -> int:
+        """Claim one inbox entry and store it; returns the batch id (FAILED batches included)."""
+        profile = self.settings.profile(profile_name)
+        batch_id = self._new_batch(profile, path.name, now)
+        why = refusal(path)
+        if why is not None:
+            return self._fail(batch_id, path, BatchFileError("not_regular_file", why), now)
+        if self.store.name_taken(profile.name, path.name, exclude=batch_id) and not profile.allow_duplicate_names:
+            error = BatchFileError("duplicate_name", f"a file named {path.name} was already processed")
+            return self._fail(batch_id, path, error, now)
+        try:
+            claimed = self.spool.claim(path)
+        except FileExistsError:
+            error = BatchFileError("duplicate_name", f"a file named {path.name} is already being processed")
+            return self._fail(batch_id, path, error, now)
+        self.store.update_batch(batch_id, final_name="")
+        log.info("batch %d: claimed %s for profile %s", batch_id, path.name, profile.name)
+        return self.load(self.store.batch(batch_id), claimed, now)
+
+    def resume(self, profile_name: str, path: Path, now: float) -> int | None:
+        """A file found in processing/ at start-up: continue its batch from the store, or load it if the
+        crash came before anything was stored. Returns the batch id, None if there was nothing to do."""
+        try:
+            batch = self.store.find_batch(path.name, profile_name)
+        except LookupError:
+            batch = None
+        if batch is None or batch.state in (BatchState.FAILED, BatchState.SETTLED):
+            profile = self.settings.profile(profile_name)
+            batch = self.store.batch(self._new_batch(profile, path.name, now))
+            log.info("batch %d: %s found in processing/ with no stored rows; loading it", batch.id, path.name)
+            return self.load(batch, path, now)
+        if batch.state == BatchState.RECEIVING:
+            log.info("batch %d: resuming the load of %s after line %d", batch.id, path.name, batch.last_line)
+            return self.load(batch, path, now)
+        return None  # rows stored: the dispatcher carries on from the store
+
+    def load(self, batch: Batch, path: Path, now: float) -> int:
+        """Parse, validate and store the rows of a claimed file (resuming after batch.last_line)."""
+        profile = self.settings.profile(batch.profile)
+        try:
+            parsed, options = self._open(profile, path)
+            self.store.update_batch(
+                batch.id,
+                format=parsed.info.format,
+                encoding=parsed.info.encoding,
+                kind=parsed.info.kind,
+                info=_info_json(parsed),
+                options=options.to_json(),
+            )
+            validator = Validator(profile, kind=parsed.info.kind)
+            if batch.last_line:
+                for destination, line in self.store.destinations(batch.id):
+                    validator.remember(destination, line)
+            stored = self.store.add_messages(
+                batch.id, _records(parsed, validator, options, skip_to=batch.last_line)
+            )
+        except BatchFileError as error:
+            self.store.discard_messages(batch.id)
+            return self._fail(batch.id, path, error, now)
+        total = self.store.batch(batch.id)
+        self.store.update_batch(batch.id, state=BatchState.QUEUED, changed_at=now)
+        log.info("batch %d: stored %d rows (%d new) from %s", batch.id, total.rows, stored, path.name)
+        self.settlement.progress(self.store.batch(batch.id), now)
+        return batch.id
+
+    def _open(self, profile: ProfileSettings, path: Path) -> tuple[Parsed, BatchOptions]:
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        options = read_sidecar(sidecar) if sidecar.exists() else BatchOptions()
+        template = options.default_message_text or profile.message_text
+        return open_batch(path, format=profile.format, message_text=template), options
+
+    def _new_batch(self, profile: ProfileSettings, name: str, now: float) -> int:
+        return self.store.create_batch(
+            profile=profile.name,
+            name=name,
+            provider=profile.provider,
+            subaccount=subaccount_from_name(name) or profile.subaccount,
+            state=BatchState.RECEIVING,
+            priority=profile.priority,
+            in_flight=profile.in_flight,
+            final_name=name,  # until claimed: a refused entry keeps its own name
+            received_at=now,
+        )
+
+    def _fail(self, batch_id: int, path: Path, error: BatchFileError, now: float) -> int:
+        batch = self.store.batch(batch_id)
+        log.warning("batch %d: %s refused: %s", batch_id, path.name, error)
+        self.store.update_batch(
+            batch_id, state=BatchState.FAILED, error_code=error.code, error=str(error), changed_at=now
+        )
+        self.settlement.close(self.store.batch(batch_id), path, "error", now)
+        return batch.id
+
+
+def _records(
+    parsed: Parsed, validator: Validator, options: BatchOptions, skip_to: int
+) -> Iterator[tuple[Any, ...]]:
+    """Rows as tuples in schema.MESSAGE_INSERT_COLUMNS order (without batch_id)."""
+    default_extra = options.extra_info
+    queued = Status.QUEUED.value
+    for row in parsed.rows:
+        if row.line <= skip_to:
+            continue
+        verdict = validator.check(row)
+        status = verdict.status.value
+        yield (
+            row.line,
+            status,
+            verdict.destination,
+            row.text,
+            row.correlation_id,
+            row.extra_info or default_extra,
+            json.dumps(row.params) if row.params else "",
+            row.raw,
+            "" if status == queued else verdict.reason,
+            0,
+        )
+
+
+def _info_json(parsed: Parsed) -> dict[str, Any]:
+    info = asdict(parsed.info)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in info.items()}

@@ -1,0 +1,212 @@
+"""The spool tree (``<root>/<profile>/{inbox,processing,success,error}``): which files are complete,
+claiming them by atomic rename, and the watchdog observer that notices them.
+
+A file is taken when renamed into the inbox (complete by construction), or when it has been unchanged for
+the settle interval (written in place, copied, or found by a scan). Events get lost, so the inbox is also
+scanned at start-up and periodically; the observer only enqueues, the daemon's loop decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+log = logging.getLogger(__name__)
+
+FOLDERS = ("inbox", "processing", "success", "error")
+NEVER_TAKEN_SUFFIXES = (".tmp", ".part")
+SIDECAR_SUFFIX = ".json"
+
+
+def eligible(name: str) -> bool:
+    """Whether a name in an inbox may be a batch file (sidecars travel with their batch)."""
+    return not (
+        name.startswith(".") or name.endswith(NEVER_TAKEN_SUFFIXES) or name.endswith(SIDECAR_SUFFIX)
+    )
+
+
+def refusal(path: Path) -> str | None:
+    """Why an inbox entry that is not a regular file is refused, or None for a regular file."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISREG(mode):
+        return None
+    what = (
+        "a symbolic link" if stat.S_ISLNK(mode)
+        else "a directory" if stat.S_ISDIR(mode)
+        else "a named pipe" if stat.S_ISFIFO(mode)
+        else "not a regular file"
+    )
+    return f"{path.name} is {what}; only regular files are taken"
+
+
+@dataclass
+class _Seen:
+    size: int
+    mtime_ns: int
+    since: float  # monotonic instant the file was first seen with this size and mtime
+
+
+class Spool:
+    """The folders of every profile, and the rules for taking files out of an inbox."""
+
+    def __init__(self, root: Path, profiles: list[str], settle_seconds: float = 2.0) -> None:
+        self.root = root
+        self.profiles = list(profiles)
+        self.settle = settle_seconds
+        self._seen: dict[Path, _Seen] = {}
+        self._moved_in: set[Path] = set()
+
+    def ensure(self) -> None:
+        for profile in self.profiles:
+            for folder in FOLDERS:
+                self.folder(profile, folder).mkdir(parents=True, exist_ok=True)
+
+    def folder(self, profile: str, name: str) -> Path:
+        return self.root / profile / name
+
+    def profile_of(self, path: Path) -> str | None:
+        """The profile whose inbox holds `path`, if any."""
+        for profile in self.profiles:
+            if path.parent == self.folder(profile, "inbox"):
+                return profile
+        return None
+
+    def moved_in(self, path: Path) -> None:
+        """The watcher saw `path` renamed into an inbox: it is complete."""
+        self._moved_in.add(path)
+
+    def ready(self, profile: str, now: float | None = None) -> list[Path]:
+        """Inbox entries that may be taken now, oldest first; non-regular entries are included so that
+        the caller refuses them with a reason."""
+        now = time.monotonic() if now is None else now
+        inbox = self.folder(profile, "inbox")
+        found: list[tuple[float, Path]] = []
+        try:
+            entries = list(os.scandir(inbox))
+        except FileNotFoundError:
+            return []
+        present = set()
+        for entry in entries:
+            path = Path(entry.path)
+            if not eligible(entry.name):
+                continue
+            present.add(path)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode) or self._settled(path, info, now):
+                found.append((info.st_mtime, path))
+        for gone in [p for p in self._seen if p.parent == inbox and p not in present]:
+            del self._seen[gone]
+        self._moved_in &= present | {p for p in self._moved_in if p.parent != inbox}
+        return [path for _, path in sorted(found)]
+
+    def _settled(self, path: Path, info: os.stat_result, now: float) -> bool:
+        if path in self._moved_in:
+            return True
+        seen = self._seen.get(path)
+        if seen is None or (seen.size, seen.mtime_ns) != (info.st_size, info.st_mtime_ns):
+            # A file found unchanged since well before we looked (e.g. at start-up) needs no wait.
+            age = time.time() - info.st_mtime
+            since = now - age if age > 0 else now
+            seen = self._seen[path] = _Seen(info.st_size, info.st_mtime_ns, since)
+        return now - seen.since >= self.settle
+
+    def claim(self, path: Path) -> Path:
+        """Move an inbox file into processing/ atomically; raise FileExistsError if one is there."""
+        target = path.parent.parent / "processing" / path.name
+        if target.exists() or target.is_symlink():
+            raise FileExistsError(f"{target} already exists")
+        os.rename(path, target)
+        self._seen.pop(path, None)
+        self._moved_in.discard(path)
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        if sidecar.exists():
+            os.rename(sidecar, target.with_name(target.name + SIDECAR_SUFFIX))
+        return target
+
+    def finish(self, path: Path, outcome: str, name: str | None = None) -> Path:
+        """Move a processing/ (or refused inbox) entry to success/ or error/ under `name`."""
+        target = path.parent.parent / outcome / (name or path.name)
+        os.rename(path, target)
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        if sidecar.exists():
+            os.rename(sidecar, target.with_name(target.name + SIDECAR_SUFFIX))
+        return target
+
+    def free_name(self, profile: str, outcome: str, name: str, batch_id: int) -> str:
+        """`name`, or a variant carrying the batch id when success/ or error/ already has it."""
+        folder = self.folder(profile, outcome)
+        if not (folder / name).exists() and not (folder / name).is_symlink():
+            return name
+        stem, dot, ext = name.rpartition(".")
+        return f"{stem}.batch{batch_id}.{ext}" if dot and stem else f"{name}.batch{batch_id}"
+
+    def pending(self, profile: str) -> bool:
+        """Whether the inbox holds anything that may become a batch."""
+        inbox = self.folder(profile, "inbox")
+        return inbox.exists() and any(eligible(entry.name) for entry in os.scandir(inbox))
+
+    def processing(self, profile: str) -> list[Path]:
+        folder = self.folder(profile, "processing")
+        return sorted(p for p in folder.iterdir() if eligible(p.name)) if folder.exists() else []
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, events: queue.Queue[tuple[str, Path]]) -> None:
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        # Runs on the observer thread: only enqueue.
+        if event.is_directory:
+            return
+        if event.event_type == "moved":
+            self.events.put(("moved", Path(os.fsdecode(event.dest_path))))
+        elif event.event_type in ("created", "modified", "closed"):
+            self.events.put(("changed", Path(os.fsdecode(event.src_path))))
+
+
+class Watcher:
+    """A watchdog observer on every inbox; its events wake the daemon's loop through a queue."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.events: queue.Queue[tuple[str, Path]] = queue.Queue()
+        self.observer = Observer()
+        self.observer.name = "spool-watcher"
+        self.observer.daemon = True
+
+    def start(self) -> None:
+        handler = _Handler(self.events)
+        for profile in self.spool.profiles:
+            self.observer.schedule(handler, str(self.spool.folder(profile, "inbox")), recursive=False)
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=5)
+
+    def wait(self, timeout: float) -> int:
+        """Block until an event arrives or `timeout` passes; hand moves to the spool. Returns events seen."""
+        seen = 0
+        try:
+            kind, path = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return 0
+        while True:
+            seen += 1
+            if kind == "moved" and self.spool.profile_of(path) is not None:
+                self.spool.moved_in(path)
+            try:
+                kind, path = self.events.get_nowait()
+            except queue.Empty:
+                return seen

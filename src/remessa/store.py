@@ -1,0 +1,519 @@
+"""The store, single source of truth: batches, one message per input row, and receipt events.
+
+SQLite by default (WAL, busy timeout, every write transaction ``BEGIN IMMEDIATE``), PostgreSQL by URL.
+Nothing ORM-shaped leaves this module: callers get frozen records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, update
+from sqlalchemy.engine import make_url
+
+from remessa import schema
+from remessa.channels import Accepted, Outcome, Receipt, Rejected
+from remessa.errors import NotFound
+from remessa.schema import batches, messages, receipts
+from remessa.status import AWAITING_RECEIPT, PENDING, RANK, BatchState, Status, status_for_delivered_code, status_for_sent_code
+
+log = logging.getLogger(__name__)
+
+INSERT_CHUNK = 100_000  # rows per transaction when storing a file
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch file and where it is in its journey."""
+
+    id: int
+    profile: str
+    name: str
+    provider: str
+    subaccount: str
+    state: str
+    priority: int
+    in_flight: str
+    format: str
+    encoding: str
+    kind: str
+    info: dict[str, Any]
+    options: dict[str, Any]
+    error_code: str
+    error: str
+    rows: int
+    last_line: int
+    final_name: str
+    outcome: str
+    received_at: float
+    first_submit_at: float | None
+    last_submit_at: float | None
+    finished_at: float | None
+    settled_at: float | None
+    changed_at: float | None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One input row and everything known about its delivery."""
+
+    id: int
+    batch_id: int
+    line: int
+    status: str
+    destination: str
+    text: str
+    correlation_id: str
+    extra_info: str
+    params: str
+    raw: str
+    reason: str
+    provider_id: str | None
+    parts: int | None
+    attempts: int
+    sent_code: int | None
+    sent_status: str | None
+    delivered_code: int | None
+    delivered_status: str | None
+    submitted_at: float | None
+    sent_at: float | None
+    delivered_at: float | None
+
+
+def _batch(row: Any) -> Batch:
+    data = dict(row._mapping)
+    data["info"] = json.loads(data["info"] or "{}")
+    data["options"] = json.loads(data["options"] or "{}")
+    return Batch(**data)
+
+
+def _message(row: Any) -> Message:
+    return Message(**dict(row._mapping))
+
+
+class Store:
+    """Access to the database; safe to share between threads (each call takes its own connection)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite and self.url.database:
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, pool_pre_ping=not self.is_sqlite)
+        if self.is_sqlite:
+            _tune_sqlite(self.engine)
+        # Reads begin DEFERRED so a long report never holds the write lock.
+        self.reader: Engine = self.engine.execution_options(readonly=True)
+        self._write_lock = threading.Lock()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction. Writers of this process queue on a lock: SQLite's own busy handler
+        sleeps in steps of up to 100 ms, which would stall the dispatcher behind the receipt thread."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (alembic)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self._write() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # --- batches -------------------------------------------------------------------------------
+
+    def create_batch(self, **values: Any) -> int:
+        values = _encode_json(values)
+        with self._write() as conn:
+            return int(conn.execute(batches.insert().values(**values)).inserted_primary_key[0])
+
+    def update_batch(self, batch_id: int, **values: Any) -> None:
+        with self._write() as conn:
+            conn.execute(update(batches).where(batches.c.id == batch_id).values(**_encode_json(values)))
+
+    def batch(self, batch_id: int) -> Batch:
+        with self.reader.connect() as conn:
+            row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
+        if row is None:
+            raise NotFound(f"no batch {batch_id}")
+        return _batch(row)
+
+    def find_batch(self, name: str, profile: str | None = None) -> Batch:
+        """The newest batch whose file name (or final name) is `name`."""
+        query = select(batches).where((batches.c.name == name) | (batches.c.final_name == name))
+        if profile:
+            query = query.where(batches.c.profile == profile)
+        with self.reader.connect() as conn:
+            row = conn.execute(query.order_by(batches.c.id.desc())).first()
+        if row is None:
+            raise NotFound(f"no batch named {name!r}" + (f" in profile {profile!r}" if profile else ""))
+        return _batch(row)
+
+    def name_taken(self, profile: str, name: str, exclude: int | None = None) -> bool:
+        query = select(func.count()).where(
+            batches.c.profile == profile, batches.c.name == name, batches.c.id != (exclude or 0)
+        )
+        with self.reader.connect() as conn:
+            return bool(conn.execute(query).scalar())
+
+    def batches(self, states: Iterable[str] | None = None) -> list[Batch]:
+        query = select(batches).order_by(batches.c.id)
+        if states is not None:
+            query = query.where(batches.c.state.in_(list(states)))
+        with self.reader.connect() as conn:
+            return [_batch(row) for row in conn.execute(query)]
+
+    # --- storing a file's rows -----------------------------------------------------------------
+
+    def add_messages(self, batch_id: int, rows: Iterable[Sequence[Any]]) -> int:
+        """Store rows (tuples in schema.MESSAGE_INSERT_COLUMNS order, batch_id omitted) in large
+        transactions; each commit also records the batch's progress, so an interrupted load resumes."""
+        columns = ", ".join(schema.MESSAGE_INSERT_COLUMNS)
+        mark = "?" if self.is_sqlite else "%s"
+        sql = f"INSERT INTO messages ({columns}) VALUES ({', '.join([mark] * len(schema.MESSAGE_INSERT_COLUMNS))})"
+        total = 0
+        chunk: list[tuple[Any, ...]] = []
+        for row in rows:
+            chunk.append((batch_id, *row))
+            if len(chunk) >= INSERT_CHUNK:
+                total += self._insert_chunk(batch_id, sql, chunk)
+                chunk = []
+        if chunk:
+            total += self._insert_chunk(batch_id, sql, chunk)
+        return total
+
+    def _insert_chunk(self, batch_id: int, sql: str, chunk: list[tuple[Any, ...]]) -> int:
+        with self._write() as conn:
+            conn.exec_driver_sql(sql, chunk)  # type: ignore[arg-type]
+            conn.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(rows=batches.c.rows + len(chunk), last_line=chunk[-1][1])
+            )
+        return len(chunk)
+
+    def destinations(self, batch_id: int) -> Iterator[tuple[str, int]]:
+        """(destination, line) of every stored row, for re-seeding de-duplication on resume."""
+        query = select(messages.c.destination, messages.c.line).where(messages.c.batch_id == batch_id)
+        with self.reader.connect() as conn:
+            for row in conn.execute(query.execution_options(yield_per=10_000)):
+                yield row[0], row[1]
+
+    def discard_messages(self, batch_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(messages.delete().where(messages.c.batch_id == batch_id))
+            conn.execute(update(batches).where(batches.c.id == batch_id).values(rows=0, last_line=0))
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def dispatchable(self) -> list[Batch]:
+        """Queued batches that still have messages to submit, highest priority first."""
+        has_queued = (
+            select(messages.c.id)
+            .where(messages.c.batch_id == batches.c.id, messages.c.status == Status.QUEUED)
+            .exists()
+        )
+        query = (
+            select(batches)
+            .where(batches.c.state == BatchState.QUEUED, has_queued)
+            .order_by(batches.c.priority.desc(), batches.c.id)
+        )
+        with self.reader.connect() as conn:
+            return [_batch(row) for row in conn.execute(query)]
+
+    def claim(self, batch_id: int, limit: int, now: float) -> list[Message]:
+        """Mark up to `limit` queued messages SUBMITTING (committed before they go out) and return them."""
+        ids = (
+            select(messages.c.id)
+            .where(messages.c.batch_id == batch_id, messages.c.status == Status.QUEUED)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        if not self.is_sqlite:
+            ids = ids.with_for_update(skip_locked=True)
+        with self._write() as conn:
+            claimed = conn.execute(
+                update(messages)
+                .where(messages.c.id.in_(ids.scalar_subquery()))
+                .values(status=Status.SUBMITTING, attempts=messages.c.attempts + 1, submitted_at=now)
+                .returning(*messages.c)
+            ).all()
+        return sorted((_message(row) for row in claimed), key=lambda m: m.id)
+
+    def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float) -> None:
+        """Commit what the provider answered; a receipt that arrived before its id is applied now."""
+        accepted = [
+            {"mid": o.message_id, "pid": o.provider_id.lower(), "parts": o.parts}
+            for o in outcomes if isinstance(o, Accepted)
+        ]
+        refused = [
+            {"mid": o.message_id, "reason": o.reason, "code": o.code, "name": _code_name(o.reason) or None}
+            for o in outcomes if isinstance(o, Rejected) and o.permanent
+        ]
+        retry = [{"mid": o.message_id, "reason": o.reason} for o in outcomes if isinstance(o, Rejected) and not o.permanent]
+        submitting = update(messages).where(
+            messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING
+        )
+        with self._write() as conn:
+            if accepted:
+                conn.execute(
+                    submitting.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
+                    accepted,
+                )
+                by_pid = {a["pid"]: a["mid"] for a in accepted}
+                early = conn.execute(
+                    select(receipts)
+                    .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(by_pid)))
+                    .order_by(receipts.c.id)
+                ).all()
+                for receipt in early:
+                    mid = by_pid[receipt.provider_id]
+                    conn.execute(update(receipts).where(receipts.c.id == receipt.id).values(message_id=mid))
+                    _apply_receipt(conn, (mid, Status.ACCEPTED, batch_id), receipt._mapping)
+            if refused:
+                conn.execute(
+                    submitting.values(
+                        status=Status.REJECTED, reason=bindparam("reason"),
+                        sent_code=bindparam("code"), sent_status=bindparam("name"),
+                    ),
+                    refused,
+                )
+            if retry:
+                conn.execute(submitting.values(status=Status.QUEUED, reason=bindparam("reason")), retry)
+            self._touch_submit(conn, batch_id, now)
+
+    def release(self, message_ids: Sequence[int], reason: str = "") -> None:
+        """Put SUBMITTING messages back in the queue (the provider did not take them)."""
+        with self._write() as conn:
+            for mid in message_ids:
+                conn.execute(_submitting(mid).values(status=Status.QUEUED, reason=reason))
+
+    def reject(self, batch_id: int, message_ids: Sequence[int], reason: str, now: float) -> None:
+        with self._write() as conn:
+            for mid in message_ids:
+                conn.execute(_submitting(mid).values(status=Status.REJECTED, reason=reason))
+            self._touch_submit(conn, batch_id, now)
+
+    @staticmethod
+    def _touch_submit(conn: Connection, batch_id: int, now: float) -> None:
+        conn.execute(
+            update(batches)
+            .where(batches.c.id == batch_id)
+            .values(
+                first_submit_at=func.coalesce(batches.c.first_submit_at, now),
+                last_submit_at=now,
+                changed_at=now,
+            )
+        )
+
+    def recover_in_flight(self, now: float) -> dict[int, tuple[str, int]]:
+        """After a crash: apply each batch's in_flight policy to messages left SUBMITTING.
+
+        Returns {batch_id: (policy, count)}. `retry` puts them back in the queue, `unknown` marks them UNKNOWN.
+        """
+        done: dict[int, tuple[str, int]] = {}
+        with self._write() as conn:
+            rows = conn.execute(
+                select(messages.c.batch_id, batches.c.in_flight, func.count())
+                .join(batches, batches.c.id == messages.c.batch_id)
+                .where(messages.c.status == Status.SUBMITTING)
+                .group_by(messages.c.batch_id, batches.c.in_flight)
+            ).all()
+            for batch_id, policy, count in rows:
+                if policy == "unknown":
+                    values = {
+                        "status": Status.UNKNOWN,
+                        "reason": "in_flight_unknown: being submitted when remessa stopped; "
+                        "it may or may not have been sent",
+                    }
+                else:
+                    values = {
+                        "status": Status.QUEUED,
+                        "reason": "in_flight_retried: being submitted when remessa stopped; submitted again",
+                    }
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.batch_id == batch_id, messages.c.status == Status.SUBMITTING)
+                    .values(**values)
+                )
+                conn.execute(update(batches).where(batches.c.id == batch_id).values(changed_at=now))
+                done[batch_id] = (policy, count)
+        return done
+
+    # --- receipts ------------------------------------------------------------------------------
+
+    def record_receipt(self, receipt: Receipt, now: float) -> bool:
+        """Persist a receipt and apply it to its message; an unknown id is kept for later matching.
+
+        Returns whether it matched a message. Returns only once committed.
+        """
+        pid = receipt.provider_id.lower()
+        row = {
+            "provider_id": pid,
+            "at": receipt.at.timestamp(),
+            "sent_code": receipt.sent_code,
+            "sent_status": receipt.sent_status or None,
+            "delivered_code": receipt.delivered_code,
+            "delivered_status": receipt.delivered_status or None,
+            "raw": json.dumps(receipt.raw, default=str),
+            "received_at": now,
+        }
+        with self._write() as conn:
+            target = conn.execute(_BY_PROVIDER_ID, {"pid": pid}).first()
+            conn.execute(receipts.insert(), {"message_id": target[0] if target else None, **row})
+            if target is not None:
+                _apply_receipt(conn, target, row)
+        if target is None:
+            log.debug("receipt for unknown id %s kept for later matching", pid)
+        return target is not None
+
+    # --- reading for reports and status ----------------------------------------------------------
+
+    def counts(self, batch_id: int) -> dict[str, int]:
+        query = (
+            select(messages.c.status, func.count())
+            .where(messages.c.batch_id == batch_id)
+            .group_by(messages.c.status)
+        )
+        with self.reader.connect() as conn:
+            return {status: n for status, n in conn.execute(query)}
+
+    def reason_counts(self, batch_id: int) -> dict[str, int]:
+        """Failures per reason code (the text before the first colon)."""
+        query = select(messages.c.reason).where(messages.c.batch_id == batch_id, messages.c.reason != "")
+        tally: dict[str, int] = {}
+        with self.reader.connect() as conn:
+            for (reason,) in conn.execute(query.execution_options(yield_per=10_000)):
+                code = reason.split(":", 1)[0]
+                tally[code] = tally.get(code, 0) + 1
+        return tally
+
+    def messages(self, batch_id: int, statuses: Iterable[str] | None = None) -> Iterator[Message]:
+        """A batch's messages in input order, streamed."""
+        query = select(messages).where(messages.c.batch_id == batch_id).order_by(messages.c.line, messages.c.id)
+        if statuses is not None:
+            query = query.where(messages.c.status.in_(list(statuses)))
+        with self.reader.connect() as conn:
+            for row in conn.execute(query.execution_options(yield_per=5_000)):
+                yield _message(row)
+
+    def accepted(self, batch_id: int) -> int:
+        """Messages the provider took (they have its id)."""
+        query = select(func.count()).where(messages.c.batch_id == batch_id, messages.c.provider_id.is_not(None))
+        with self.reader.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def awaiting(self, batch_id: int) -> int:
+        """Messages still waiting for a receipt."""
+        query = select(func.count()).where(
+            messages.c.batch_id == batch_id, messages.c.status.in_(list(AWAITING_RECEIPT))
+        )
+        with self.reader.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def report_rows(self, batch_id: int, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Plain tuples of the named message columns in input order, streamed (cheap for 1M rows)."""
+        query = (
+            select(*(messages.c[name] for name in columns))
+            .where(messages.c.batch_id == batch_id)
+            .order_by(messages.c.line, messages.c.id)
+        )
+        with self.reader.connect() as conn:
+            for row in conn.execute(query.execution_options(yield_per=10_000)):
+                yield tuple(row)
+
+    def pending(self, batch_id: int) -> int:
+        query = select(func.count()).where(messages.c.batch_id == batch_id, messages.c.status.in_(list(PENDING)))
+        with self.reader.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+
+def _submitting(message_id: int) -> Any:
+    """An UPDATE of one message that only applies while it is SUBMITTING (never move an outcome back)."""
+    return update(messages).where(messages.c.id == message_id, messages.c.status == Status.SUBMITTING)
+
+
+def _code_name(reason: str) -> str:
+    parts = reason.split(" ", 1)
+    return parts[1] if len(parts) == 2 and parts[0].isdigit() else ""
+
+
+_BY_PROVIDER_ID = (
+    select(messages.c.id, messages.c.status, messages.c.batch_id)
+    .where(messages.c.provider_id == bindparam("pid"))
+    .order_by(messages.c.id.desc())
+    .limit(1)
+)
+
+
+def _apply_receipt(conn: Connection, message: Any, receipt: Any) -> None:
+    """Fold one receipt into its message (id, status, batch_id); a late, lower-level receipt never
+    moves the status back."""
+    message_id, current, batch_id = message
+    values: dict[str, Any] = {}
+    new_status: Status | None = None
+    if receipt["sent_code"] is not None:
+        values.update(sent_code=receipt["sent_code"], sent_status=receipt["sent_status"], sent_at=receipt["at"])
+        new_status = status_for_sent_code(receipt["sent_code"])
+    if receipt["delivered_code"] is not None:
+        values.update(
+            delivered_code=receipt["delivered_code"],
+            delivered_status=receipt["delivered_status"],
+            delivered_at=receipt["at"],
+        )
+        new_status = status_for_delivered_code(receipt["delivered_code"])
+    if new_status is not None and RANK[new_status] >= RANK[Status(current)] and current != Status.SUBMITTING:
+        values["status"] = new_status
+        if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):
+            code = receipt["delivered_code"] if receipt["delivered_code"] is not None else receipt["sent_code"]
+            name = receipt["delivered_status"] or receipt["sent_status"] or ""
+            values["reason"] = f"provider: {code} {name}".strip()
+    conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
+    conn.execute(_TOUCH_BATCH, {"bid": batch_id, "at": receipt["received_at"]})
+
+
+_TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
+
+
+def _encode_json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v) if k in ("info", "options") and not isinstance(v, str) else v for k, v in values.items()}
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, NORMAL sync, foreign keys, busy timeout; write transactions begin IMMEDIATE.
+
+    A deferred transaction that reads and then writes fails at once with "database is locked" when
+    another connection writes, whatever the busy timeout; IMMEDIATE takes the write lock up front.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the begin hook below issue BEGIN itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        readonly = conn.get_execution_options().get("readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+__all__ = ["Batch", "Message", "Store"]

@@ -1,0 +1,178 @@
+"""The contract every delivery channel passes, written against the Channel protocol only.
+
+Each entry of RIGS builds a channel with the provider (or simulator) behind it; add one per channel type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from remessa.channels import Accepted, Channel, OutgoingMessage, Receipt, Rejected
+from remessa.channels.sandbox import SandboxChannel, SandboxSettings
+from remessa.errors import TemporaryFailure
+
+
+@dataclass
+class Rig:
+    """A channel under test plus what the test needs to know about, and do to, the provider behind it."""
+
+    channel: Channel
+    refused: str  # a destination the provider refuses at submit...
+    refused_code: int  # ...with this sent status code
+    failing: str  # a destination accepted but not delivered...
+    failing_code: int  # ...with this delivered status code
+    settle: Callable[[], None]  # let every receipt due so far reach on_receipt, then return
+
+
+@contextlib.contextmanager
+def sandbox_rig(tmp_path: Path) -> Iterator[Rig]:
+    clock = [datetime(2026, 3, 2, 12, 0, tzinfo=UTC)]
+    settings = SandboxSettings(pump_interval=0)  # no thread: the test drives receipts
+    channel = SandboxChannel(settings, spool=tmp_path, clock=lambda: clock[0])
+
+    def settle() -> None:
+        clock[0] += timedelta(seconds=settings.sent_delay + settings.delivered_delay + 1)
+        channel.pump()
+
+    try:
+        yield Rig(channel, "5511999990202", 202, "5511999990104", 104, settle)
+    finally:
+        channel.close()
+
+
+RIGS: list[Callable[[Path], contextlib.AbstractContextManager[Rig]]] = [sandbox_rig]
+
+
+@pytest.fixture(params=RIGS, ids=lambda factory: factory.__name__.removesuffix("_rig"))
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    with request.param(tmp_path) as built:
+        yield built
+
+
+@dataclass
+class Inbox:
+    """A receipt handler that keeps what it took; it raises for the first `refusals` receipts."""
+
+    refusals: int = 0
+    taken: list[Receipt] = field(default_factory=list)
+    refused: list[Receipt] = field(default_factory=list)
+
+    def __call__(self, receipt: Receipt) -> None:
+        if len(self.refused) < self.refusals:
+            self.refused.append(receipt)
+            raise RuntimeError("store unavailable")
+        self.taken.append(receipt)
+
+    def of(self, provider_id: str) -> list[Receipt]:
+        return [r for r in self.taken if r.provider_id == provider_id]
+
+
+def message(id: int, destination: str, kind: str = "sms") -> OutgoingMessage:
+    return OutgoingMessage(id=id, batch_id=7, destination=destination, text=f"Olá {id}",
+                           correlation_id=f"corr-{id}", kind=kind)
+
+
+def ok(n: int) -> str:
+    return f"55119{n:08d}"
+
+
+def test_one_outcome_per_message_in_order(rig: Rig) -> None:
+    rig.channel.open(Inbox())
+    messages = [message(1, ok(1)), message(2, rig.refused), message(3, ok(3)),
+                message(4, rig.failing), message(5, ok(5))]
+
+    outcomes = rig.channel.send(messages)
+
+    assert [o.message_id for o in outcomes] == [1, 2, 3, 4, 5]
+    assert [type(o) for o in outcomes] == [Accepted, Rejected, Accepted, Accepted, Accepted]
+
+
+def test_an_empty_chunk_gives_no_outcomes(rig: Rig) -> None:
+    rig.channel.open(Inbox())
+
+    assert rig.channel.send([]) == []
+
+
+def test_provider_ids_are_distinct_across_calls(rig: Rig) -> None:
+    rig.channel.open(Inbox())
+
+    outcomes = rig.channel.send([message(i, ok(i)) for i in range(40)])
+    outcomes += rig.channel.send([message(i, ok(i)) for i in range(40, 80)])
+
+    ids = [o.provider_id for o in outcomes if isinstance(o, Accepted)]
+    assert len(ids) == 80 and all(ids) and len(set(ids)) == 80
+
+
+def test_a_refused_destination_is_rejected_with_the_provider_code_and_name(rig: Rig) -> None:
+    rig.channel.open(Inbox())
+
+    [outcome] = rig.channel.send([message(1, rig.refused)])
+
+    assert isinstance(outcome, Rejected)
+    assert outcome.code == rig.refused_code
+    assert outcome.reason == "202 INVALID_DESTINATION_NUMBER"
+    assert outcome.permanent
+
+
+def test_every_accepted_message_gets_a_sent_then_a_delivered_receipt(rig: Rig) -> None:
+    inbox = Inbox()
+    rig.channel.open(inbox)
+    outcomes = rig.channel.send([message(i, ok(i)) for i in range(10)] + [message(10, rig.refused)])
+
+    rig.settle()
+
+    accepted = [o for o in outcomes if isinstance(o, Accepted)]
+    assert len(accepted) == 10
+    for outcome in accepted:
+        sent, delivered = inbox.of(outcome.provider_id)
+        assert (sent.sent_code, sent.sent_status, sent.delivered_code) == (2, "SENT_SUCCESS", None)
+        assert (delivered.delivered_code, delivered.delivered_status) == (4, "DELIVERED_SUCCESS")
+        assert sent.correlation_id == delivered.correlation_id == f"corr-{outcome.message_id}"
+        assert sent.at <= delivered.at
+    assert {r.provider_id for r in inbox.taken} == {o.provider_id for o in accepted}
+
+
+def test_a_failing_destination_gets_its_delivery_failure_code(rig: Rig) -> None:
+    inbox = Inbox()
+    rig.channel.open(inbox)
+    [outcome] = rig.channel.send([message(1, rig.failing)])
+
+    rig.settle()
+
+    assert isinstance(outcome, Accepted)
+    sent, delivered = inbox.of(outcome.provider_id)
+    assert sent.sent_code == 2
+    assert (delivered.delivered_code, delivered.delivered_status) == (rig.failing_code, "NOT_DELIVERED")
+
+
+def test_a_receipt_whose_handler_raised_is_delivered_again_and_others_only_once(rig: Rig) -> None:
+    inbox = Inbox(refusals=1)
+    rig.channel.open(inbox)
+    outcomes = rig.channel.send([message(i, ok(i)) for i in range(3)])
+
+    rig.settle()
+    rig.settle()
+
+    [refused] = inbox.refused
+    again = [r for r in inbox.taken if (r.provider_id, r.delivered_code) == (refused.provider_id, None)]
+    assert len(again) == 1
+    levels = sorted((r.provider_id, r.delivered_code or 0) for r in inbox.taken)
+    expected = sorted((o.provider_id, level) for o in outcomes if isinstance(o, Accepted) for level in (0, 4))
+    assert levels == expected  # every receipt taken exactly once
+    sent, delivered = inbox.of(refused.provider_id)
+    assert sent.delivered_code is None and delivered.delivered_code == 4  # order kept on redelivery
+
+
+def test_close_is_idempotent_and_nothing_is_sent_afterwards(rig: Rig) -> None:
+    rig.channel.open(Inbox())
+    rig.channel.close()
+    rig.channel.close()
+
+    with pytest.raises(TemporaryFailure):  # the messages stay queued for the next run
+        rig.channel.send([message(1, ok(1))])

@@ -1,0 +1,223 @@
+"""End to end on the sandbox: files dropped into a real spool come out in success/ or error/ with reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remessa import config
+from remessa.daemon import Daemon
+
+SMS = """numero;texto;correlationId(opcional);
+5511987654321;Olá Maria, sua fatura vence amanhã;fatura-1;
++55 (19) 99771-2322;Mensagem com ; ponto e vírgula;;
+2312312;número errado;x;
+5511987650202;recusada pelo provedor;;
+5511987650104;não entregue;;
+EOF
+"""
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter=";"))
+
+
+def run_once(settings: config.Settings) -> None:
+    Daemon(settings).run(once=True)
+
+
+def drop(settings: config.Settings, name: str, content: str | bytes, profile: str = "default") -> Path:
+    inbox = settings.daemon.spool / profile / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    tmp = inbox / f".{name}.tmp"
+    tmp.write_bytes(content.encode() if isinstance(content, str) else content)
+    os.utime(tmp, (time.time() - 60, time.time() - 60))  # long settled: no need to wait
+    target = inbox / name
+    os.rename(tmp, target)
+    return target
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def running(settings: config.Settings) -> Iterator[Daemon]:
+    """A daemon running its loop in a thread (real watchdog observer), stopped at the end."""
+    settings.daemon.spool.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(settings)
+    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    thread.start()
+    wait_for(lambda: (settings.daemon.spool / "default" / "inbox").exists())
+    yield daemon
+    daemon.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_sms_file_ends_in_success_with_a_line_per_row(settings: config.Settings) -> None:
+    drop(settings, "3486.20261123.01.txt", SMS)
+    run_once(settings)
+    success = settings.daemon.spool / "default" / "success"
+    assert (success / "3486.20261123.01.txt").read_text(encoding="utf-8") == SMS
+    rows = read_report(success / "3486.20261123.01.txt.report.csv")
+    assert [(r["line"], r["status"]) for r in rows] == [
+        ("2", "DELIVERED"), ("3", "DELIVERED"), ("4", "INVALID"), ("5", "REJECTED"), ("6", "UNDELIVERED"),
+    ]
+    first = rows[0]
+    assert first["destination"] == "5511987654321" and first["correlationId"] == "fatura-1"
+    assert (first["sentStatusCode"], first["sentStatus"]) == ("2", "SENT_SUCCESS")
+    assert (first["deliveredStatusCode"], first["deliveredStatus"]) == ("4", "DELIVERED_SUCCESS")
+    assert len(first["messageId"]) == 36 and first["parts"] == "1"
+    assert first["submittedAt"].startswith("20") and first["deliveredAt"]
+    assert rows[1]["destination"] == "5519997712322"
+    assert rows[2]["reason"] == 'invalid_destination: "2312312" is not a mobile number'
+    assert (rows[3]["sentStatusCode"], rows[3]["sentStatus"]) == ("202", "INVALID_DESTINATION_NUMBER")
+    assert rows[3]["messageId"] == ""
+    assert (rows[4]["deliveredStatusCode"], rows[4]["deliveredStatus"]) == ("104", "NOT_DELIVERED")
+
+    summary = json.loads((success / "3486.20261123.01.txt.summary.json").read_text())
+    assert summary["counts"]["DELIVERED"] == 2 and summary["counts"]["INVALID"] == 1
+    assert summary["subaccount"] == "3486" and summary["state"] == "SETTLED"
+    assert summary["reasons"]["invalid_destination"] == 1
+    assert summary["receivedAt"] and summary["settledAt"]
+
+    retry = (success / "3486.20261123.01.txt.retry.txt").read_text(encoding="utf-8")
+    assert retry == (
+        "numero;texto;correlationId(opcional);\n2312312;número errado;x;\n"
+        "5511987650202;recusada pelo provedor;;\n5511987650104;não entregue;;\nEOF\n"
+    )
+    assert not list((settings.daemon.spool / "default" / "processing").iterdir())
+
+
+def test_csv_template_rows_are_rendered(make_config) -> None:
+    settings = config.load(make_config(profiles={"default": {"message_text": "Olá {nome}, código {codigo}"}}))
+    drop(settings, "lista.csv", "telefone,nome,codigo\n11987654321,Ana,123\n11987654322,,124\n")
+    run_once(settings)
+    rows = read_report(settings.daemon.spool / "default" / "success" / "lista.csv.report.csv")
+    assert [r["status"] for r in rows] == ["DELIVERED", "INVALID"]
+    assert rows[1]["reason"].startswith("template_empty_column:") and "nome" in rows[1]["reason"]
+
+
+def test_whatsapp_template_file_is_delivered(settings: config.Settings) -> None:
+    content = (
+        " ; ; ;TEMPLATE;chatclub_welcome;whatsapp:hsm:ecommerce:movile;pt_BR;DETERMINISTIC;nome|empresa\n"
+        "phone;nome;empresa\n5519981560597;Nome1;Wavy\n"
+    )
+    drop(settings, "PROJETO1.20261123.01.txt", content)
+    run_once(settings)
+    folder = settings.daemon.spool / "default" / "success"
+    rows = read_report(folder / "PROJETO1.20261123.01.txt.report.csv")
+    assert [(r["line"], r["status"]) for r in rows] == [("3", "DELIVERED")]
+    summary = json.loads((folder / "PROJETO1.20261123.01.txt.summary.json").read_text())
+    assert summary["format"] == "whatsapp" and summary["subaccount"] == "PROJETO1"
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"", "empty"),
+        (b"numero;texto;correlationId(opcional);\n", "empty"),
+        (b"\x00\x01\x02\xff\xfe garbage \x00" * 50, "unreadable"),
+        (b"nome;idade\nAna;30\n", "unknown_format"),
+    ],
+)
+def test_file_level_errors_go_to_error_with_report(settings: config.Settings, content: bytes, code: str) -> None:
+    drop(settings, "ruim.txt", content)
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    assert (error / "ruim.txt").read_bytes() == content
+    assert read_report(error / "ruim.txt.report.csv") == []
+    summary = json.loads((error / "ruim.txt.summary.json").read_text())
+    assert summary["state"] == "FAILED" and summary["errors"][0]["code"] == code
+    assert "ruim.txt" in summary["errors"][0]["message"] or code != "unknown_format"
+
+
+def test_file_with_no_valid_row_goes_to_error(settings: config.Settings) -> None:
+    drop(settings, "x.txt", "123;oi;;\n456;oi;;\nEOF\n")
+    run_once(settings)
+    rows = read_report(settings.daemon.spool / "default" / "error" / "x.txt.report.csv")
+    assert [r["status"] for r in rows] == ["INVALID", "INVALID"]
+
+
+def test_a_name_already_processed_is_refused(settings: config.Settings) -> None:
+    drop(settings, "3486.20261123.01.txt", SMS)
+    run_once(settings)
+    drop(settings, "3486.20261123.01.txt", SMS)
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    assert (error / "3486.20261123.01.txt").read_text(encoding="utf-8") == SMS
+    summary = json.loads((error / "3486.20261123.01.txt.summary.json").read_text())
+    assert summary["errors"][0]["code"] == "duplicate_name"
+    # The first batch's results are untouched.
+    success = settings.daemon.spool / "default" / "success"
+    assert len(read_report(success / "3486.20261123.01.txt.report.csv")) == 5
+
+
+def test_a_symlink_is_refused_with_a_reason(settings: config.Settings, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_text(SMS, encoding="utf-8")
+    inbox = settings.daemon.spool / "default" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "link.txt").symlink_to(target)
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    assert (error / "link.txt").is_symlink() and target.read_text(encoding="utf-8") == SMS
+    summary = json.loads((error / "link.txt.summary.json").read_text())
+    assert summary["errors"][0]["code"] == "not_regular_file"
+    assert "symbolic link" in summary["errors"][0]["message"]
+
+
+def test_part_file_is_taken_only_once_renamed(running: Daemon, settings: config.Settings) -> None:
+    inbox = settings.daemon.spool / "default" / "inbox"
+    part = inbox / "lote.txt.part"
+    part.write_text(SMS, encoding="utf-8")
+    os.utime(part, (time.time() - 60, time.time() - 60))
+    time.sleep(settings.daemon.settle_seconds * 3)  # long enough to be taken, were it eligible
+    assert part.exists() and not running.store.batches()
+    os.rename(part, inbox / "lote.txt")
+    success = settings.daemon.spool / "default" / "success" / "lote.txt.summary.json"
+    wait_for(lambda: success.exists() and json.loads(success.read_text())["state"] == "SETTLED")
+    assert json.loads(success.read_text())["counts"]["DELIVERED"] == 2
+
+
+def test_file_written_slowly_in_place_is_taken_whole(running: Daemon, settings: config.Settings) -> None:
+    inbox = settings.daemon.spool / "default" / "inbox"
+    lines = [f"55119876{n:05d};mensagem {n};c{n};\n" for n in range(20)]
+    with open(inbox / "devagar.txt", "w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(line)
+            f.flush()
+            time.sleep(settings.daemon.settle_seconds / 4)
+        f.write("EOF\n")
+    summary = settings.daemon.spool / "default" / "success" / "devagar.txt.summary.json"
+    wait_for(lambda: summary.exists() and json.loads(summary.read_text())["state"] == "SETTLED")
+    assert json.loads(summary.read_text())["rows"] == 20
+    assert len(running.store.batches()) == 1
+
+
+def test_status_and_report_commands(settings: config.Settings, capsys) -> None:
+    from remessa.cli import main
+
+    drop(settings, "3486.20261123.01.txt", SMS)
+    run_once(settings)
+    assert main(["--config", str(settings.source), "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown[0]["state"] == "SETTLED" and shown[0]["counts"]["DELIVERED"] == 2
+    report = settings.daemon.spool / "default" / "success" / "3486.20261123.01.txt.report.csv"
+    report.unlink()
+    assert main(["--config", str(settings.source), "report", "3486.20261123.01.txt"]) == 0
+    assert len(read_report(report)) == 5
+    assert main(["--config", str(settings.source), "report", "nope.txt"]) == 1
