@@ -54,7 +54,7 @@ def parse(source: Source, message_text: str) -> tuple[FileInfo, Iterator[Row]]:
 
 def _phone_like(field: str) -> bool:
     field = field.strip()
-    return any(c.isdigit() for c in field) and set(field) <= _PHONE_CHARS
+    return set(field) <= _PHONE_CHARS and any(c.isdigit() for c in field)
 
 
 def _is_header(line: str) -> bool:
