@@ -221,3 +221,30 @@ def test_status_and_report_commands(settings: config.Settings, capsys) -> None:
     assert main(["--config", str(settings.source), "report", "3486.20261123.01.txt"]) == 0
     assert len(read_report(report)) == 5
     assert main(["--config", str(settings.source), "report", "nope.txt"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("location", "ok", "words"),
+    [("logo.png", True, ""), ("../segredo.png", False, "outside the media folder"),
+     ("falta.png", False, "does not exist")],
+)
+def test_whatsapp_path_media_must_be_inside_the_media_folder(
+    make_config, tmp_path: Path, location: str, ok: bool, words: str
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "logo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "segredo.png").write_bytes(b"\x89PNG")
+    settings = config.load(make_config(daemon={"media_dir": str(media)}))
+    content = (
+        ";;;TEMPLATE;promo;whatsapp:hsm:ecommerce:movile;pt_BR;DETERMINISTIC;nome\n"
+        f"IMAGE;PATH;{location};PNG\nphone;nome\n5519981560597;Ana\n"
+    )
+    drop(settings, "midia.txt", content)
+    run_once(settings)
+    folder = settings.daemon.spool / "default" / ("success" if ok else "error")
+    summary = json.loads((folder / "midia.txt.summary.json").read_text())
+    if ok:
+        assert summary["counts"]["DELIVERED"] == 1
+    else:
+        assert summary["errors"][0]["code"] == "bad_media" and words in summary["errors"][0]["message"]

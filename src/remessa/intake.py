@@ -104,7 +104,23 @@ class Intake:
         sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         options = read_sidecar(sidecar) if sidecar.exists() else BatchOptions()
         template = options.default_message_text or profile.message_text
-        return open_batch(path, format=profile.format, message_text=template), options
+        parsed = open_batch(path, format=profile.format, message_text=template)
+        media = parsed.info.template.media if parsed.info.template else None
+        if media is not None and media.source == "PATH":
+            self._check_media(path.name, media.location)
+        return parsed, options
+
+    def _check_media(self, name: str, location: str) -> None:
+        """A PATH media must be a file inside the configured media folder."""
+        folder = self.settings.daemon.media_dir
+        if not folder:
+            raise BatchFileError("bad_media", f"{name}: media {location!r} is a PATH but no media_dir is configured", 2)
+        root = Path(folder).resolve()
+        target = (root / location.lstrip("/")).resolve()
+        if not target.is_relative_to(root):
+            raise BatchFileError("bad_media", f"{name}: media {location!r} is outside the media folder", 2)
+        if not target.is_file():
+            raise BatchFileError("bad_media", f"{name}: media {location!r} does not exist in the media folder", 2)
 
     def _new_batch(self, profile: ProfileSettings, name: str, now: float) -> int:
         return self.store.create_batch(

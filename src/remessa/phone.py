@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberType
@@ -30,7 +31,7 @@ _OTHER_TYPES = (  # checked before fixed line and mobile, in phonenumbers' order
 )
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 # Regex group names start with the outcome: M mobile, L landline, U not mobile, S not sure (ask phonenumbers).
-_Table = list[re.Pattern[str] | None]
+_Table = dict[int, Callable[[str], re.Match[str] | None]]  # number of digits → a pattern's fullmatch
 
 
 class PhoneBook:
@@ -44,22 +45,20 @@ class PhoneBook:
         self._cc = str(meta.country_code)
         # Default-country shapes (no "+"), indexed by the number of digits; empty when the calling code is
         # shared by several countries (+1, +7, +44...), since the type then depends on the other countries.
-        self._national: _Table = _national_table(self.country) if _single(self._cc) else []
+        self._national = _national_table(self.country) if _single(self._cc) else {}
         self._slow = functools.lru_cache(maxsize=cache_size)(self._parse)
 
     def normalize(self, raw: str) -> str | RowProblem:
         """Country code + digits of a mobile number written any way, or the problem with it."""
-        table = self._national
-        if len(raw) < len(table):  # the common case: the field is only digits
-            pattern = table[len(raw)]
-            if pattern is not None:
-                match = pattern.fullmatch(raw)
-                if match is not None:
-                    group = match.lastgroup
-                    if group == "M1":
-                        return raw
-                    if group == "M0":
-                        return self._cc + raw
+        fullmatch = self._national.get(len(raw))
+        if fullmatch is not None:  # the common case: the field is only digits
+            match = fullmatch(raw)
+            if match is not None:
+                group = match.lastgroup
+                if group == "M1":
+                    return raw
+                if group == "M0":
+                    return self._cc + raw
         written = raw.strip()
         if not written:
             return EMPTY
@@ -74,19 +73,11 @@ class PhoneBook:
         if digits[:1] == "+":  # calling code, then the national number
             digits = digits[1:]
             size = _CODE_SIZES.get(digits[:3], 0)
-            table = _international_table(digits[:size]) if size else []
-            national = digits[size:]
-            pattern = table[len(national)] if len(national) < len(table) else None
-            match = pattern.fullmatch(national) if pattern is not None else None
-            if match is None:
-                return None
-            group = match.lastgroup or "S"
-            if group[0] == "M":
-                return digits
-            return None if group[0] == "S" else _problem(group[0], written)
-        table = self._national
-        pattern = table[len(digits)] if len(digits) < len(table) else None
-        match = pattern.fullmatch(digits) if pattern is not None else None
+            fullmatch = _international_table(digits[:size]).get(len(digits) - size) if size else None
+            match = fullmatch(digits[size:]) if fullmatch is not None else None
+        else:
+            fullmatch = self._national.get(len(digits))
+            match = fullmatch(digits) if fullmatch is not None else None
         if match is None:
             return None
         group = match.lastgroup or "S"
@@ -106,15 +97,19 @@ class PhoneBook:
         return _problem("L" if kind == PhoneNumberType.FIXED_LINE else "U", written)
 
 
-@functools.cache
 def phone_book(country: str = "BR") -> PhoneBook:
-    """The shared PhoneBook of a country."""
-    return PhoneBook(country)
+    """The PhoneBook of a country, shared by the whole process (its compiled tables and cache)."""
+    return _phone_book(country.upper())
 
 
 def normalize(raw: str, country: str = "BR") -> str | RowProblem:
     """Country code + digits of a mobile number, numbers without one taking `country`; or the problem."""
-    return phone_book(country.upper()).normalize(raw)
+    return phone_book(country).normalize(raw)
+
+
+@functools.cache
+def _phone_book(country: str) -> PhoneBook:
+    return PhoneBook(country)
 
 
 def _problem(outcome: str, written: str) -> RowProblem:
@@ -170,12 +165,10 @@ def _classify(meta: PhoneMetadata, length: int, tag: str) -> str:
 def _international_table(code: str) -> _Table:
     """Per length, a regex for the national number that follows "+<calling code>" (none if shared)."""
     if not _single(code):
-        return []
+        return {}
     meta = PhoneMetadata.metadata_for_region(_CALLING_CODES[code][0])
-    table: _Table = [None] * (_MAX_NSN + 1)
-    for length in range(_MIN_NSN, _MAX_NSN + 1):
-        table[length] = re.compile(_classify(meta, length, "0"), re.ASCII)
-    return table
+    # Tag 1: the digits matched are preceded by the calling code, as for a stripped national table entry.
+    return {n: re.compile(_classify(meta, n, "1"), re.ASCII).fullmatch for n in range(_MIN_NSN, _MAX_NSN + 1)}
 
 
 def _national_table(region: str) -> _Table:
@@ -187,7 +180,7 @@ def _national_table(region: str) -> _Table:
     meta = PhoneMetadata.metadata_for_region(region)
     general = meta.general_desc
     code = str(meta.country_code)
-    table: _Table = [None] * (_MAX_NSN + 1)
+    table: _Table = {}
     for length in range(3, _MAX_NSN + 1):
         parts = []
         if meta.international_prefix:
@@ -204,5 +197,5 @@ def _national_table(region: str) -> _Table:
             entry = code if too_long else rf"(?={code})(?!(?:{pattern})\Z){code}(?=(?:{pattern})\Z)"
             parts.append(f"{entry}(?:{_classify(meta, rest, '1')})")
         parts.append(_classify(meta, length, "0"))
-        table[length] = re.compile("|".join(parts), re.ASCII)
+        table[length] = re.compile("|".join(parts), re.ASCII).fullmatch
     return table

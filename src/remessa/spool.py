@@ -90,7 +90,8 @@ class Spool:
         inbox = self.folder(profile, "inbox")
         found: list[tuple[float, Path]] = []
         try:
-            entries = list(os.scandir(inbox))
+            with os.scandir(inbox) as listing:
+                entries = list(listing)
         except FileNotFoundError:
             return []
         present = set()
@@ -153,8 +154,11 @@ class Spool:
 
     def pending(self, profile: str) -> bool:
         """Whether the inbox holds anything that may become a batch."""
-        inbox = self.folder(profile, "inbox")
-        return inbox.exists() and any(eligible(entry.name) for entry in os.scandir(inbox))
+        try:
+            with os.scandir(self.folder(profile, "inbox")) as entries:
+                return any(eligible(entry.name) for entry in entries)
+        except FileNotFoundError:
+            return False
 
     def processing(self, profile: str) -> list[Path]:
         folder = self.folder(profile, "processing")
