@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 import phonenumbers
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberType
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberDesc, PhoneNumberType
 
 from remessa.formats import RowProblem
 
@@ -39,10 +39,7 @@ class PhoneBook:
 
     def __init__(self, country: str = "BR", cache_size: int = 1 << 16) -> None:
         self.country = country.upper()
-        meta = PhoneMetadata.metadata_for_region(self.country, None)
-        if meta is None:
-            raise ValueError(f"{country!r} is not a country code like BR")
-        self._cc = str(meta.country_code)
+        self._cc = str(_metadata(self.country).country_code)
         # Default-country shapes (no "+"), indexed by the number of digits; empty when the calling code is
         # shared by several countries (+1, +7, +44...), since the type then depends on the other countries.
         self._national = _national_table(self.country) if _single(self._cc) else {}
@@ -124,11 +121,20 @@ def _single(code: str) -> bool:
     return len(regions) == 1 and regions[0] != "001"
 
 
-def _fits(desc: phonenumbers.PhoneNumberDesc | None, length: int) -> bool:
-    """phonenumbers' _is_number_matching_desc, minus the pattern (which the caller puts in the regex)."""
+def _metadata(region: str) -> PhoneMetadata:
+    meta = PhoneMetadata.metadata_for_region(region, None)
+    if meta is None or meta.general_desc is None:
+        raise ValueError(f"{region!r} is not a country code like BR")
+    return meta
+
+
+def _pattern(desc: PhoneNumberDesc | None, length: int) -> str | None:
+    """A type's pattern, if a number of `length` digits may be of that type (phonenumbers' length check)."""
     if desc is None or not desc.national_number_pattern:
-        return False
-    return not desc.possible_length or length in desc.possible_length
+        return None
+    if desc.possible_length and length not in desc.possible_length:
+        return None
+    return desc.national_number_pattern
 
 
 def _classify(meta: PhoneMetadata, length: int, tag: str) -> str:
@@ -140,23 +146,21 @@ def _classify(meta: PhoneMetadata, length: int, tag: str) -> str:
     parts = []
     if meta.national_prefix_for_parsing:
         parts.append(rf"(?P<S{tag}>(?:{meta.national_prefix_for_parsing})\d*)")
-    if _fits(meta.general_desc, length):
-        types = []
-        others = [getattr(meta, name) for name in _OTHER_TYPES]
-        others = [f"(?:{d.national_number_pattern})" for d in others if _fits(d, length)]
-        if others:
-            types.append(f"(?P<U{tag}o>{'|'.join(others)})")
-        fixed, mobile = meta.fixed_line, meta.mobile
-        if meta.same_mobile_and_fixed_line_pattern:  # then a fixed-line match is "fixed line or mobile"
-            if _fits(fixed, length):
-                types.append(f"(?P<M{tag}>{fixed.national_number_pattern})")
-        else:  # mobile whether or not it also matches fixed line; landline if only fixed line
-            if _fits(mobile, length):
-                types.append(f"(?P<M{tag}>{mobile.national_number_pattern})")
-            if _fits(fixed, length):
-                types.append(f"(?P<L{tag}>{fixed.national_number_pattern})")
+    general = _pattern(meta.general_desc, length)
+    if general is not None:
+        others = [p for p in (_pattern(getattr(meta, name), length) for name in _OTHER_TYPES) if p]
+        types = [f"(?P<U{tag}o>(?:{')|(?:'.join(others)}))"] if others else []
+        # Mobile whether or not it also matches fixed line; landline if only fixed line. When both patterns
+        # are the same, a fixed-line match is "fixed line or mobile" and the mobile pattern is not looked at.
+        mobile, fixed = _pattern(meta.mobile, length), _pattern(meta.fixed_line, length)
+        if meta.same_mobile_and_fixed_line_pattern:
+            mobile, fixed = fixed, None
+        if mobile:
+            types.append(f"(?P<M{tag}>{mobile})")
+        if fixed:
+            types.append(f"(?P<L{tag}>{fixed})")
         types.append(rf"(?P<U{tag}t>\d*)")
-        parts.append(rf"(?=(?:{meta.general_desc.national_number_pattern})\Z)(?:{'|'.join(types)})")
+        parts.append(rf"(?=(?:{general})\Z)(?:{'|'.join(types)})")
     parts.append(rf"(?P<U{tag}>\d*)")
     return "|".join(parts)
 
@@ -166,7 +170,7 @@ def _international_table(code: str) -> _Table:
     """Per length, a regex for the national number that follows "+<calling code>" (none if shared)."""
     if not _single(code):
         return {}
-    meta = PhoneMetadata.metadata_for_region(_CALLING_CODES[code][0])
+    meta = _metadata(_CALLING_CODES[code][0])
     # Tag 1: the digits matched are preceded by the calling code, as for a stripped national table entry.
     return {n: re.compile(_classify(meta, n, "1"), re.ASCII).fullmatch for n in range(_MIN_NSN, _MAX_NSN + 1)}
 
@@ -177,8 +181,9 @@ def _national_table(region: str) -> _Table:
     Mirrors phonenumbers' _maybe_extract_country_code: an international prefix is not sure; a leading
     calling code is dropped when the whole is too long, or when only the rest is a possible number.
     """
-    meta = PhoneMetadata.metadata_for_region(region)
+    meta = _metadata(region)
     general = meta.general_desc
+    assert general is not None and general.national_number_pattern  # checked by _metadata
     code = str(meta.country_code)
     table: _Table = {}
     for length in range(3, _MAX_NSN + 1):

@@ -31,8 +31,8 @@ _new = tuple.__new__
 class Verdict(NamedTuple):
     """What validation decided for one row.
 
-    Immutable; a NamedTuple rather than a frozen dataclass because it is built once per row and costs a
-    third as much.
+    Immutable; a NamedTuple rather than a frozen dataclass: one is built per row, and a frozen dataclass
+    costs several times as much to build.
     """
 
     status: Status  # QUEUED, INVALID or BLOCKED

@@ -1,0 +1,141 @@
+"""The store against SQLite and a real PostgreSQL server: the same behaviour on both."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from remessa.channels import Accepted, Receipt, Rejected
+from remessa.status import BatchState, Status
+from remessa.store import Store
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a Unix socket (run as the postgres user when we are root)."""
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server installed (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="remessa-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres")
+        for path in (base, sock):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    run = lambda *args: subprocess.run([*prefix, *args], check=True, capture_output=True)  # noqa: E731
+    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+        f"-k {sock} -c listen_addresses='' -p 54329", "start")
+    try:
+        run(str(bindir / "createdb"), "-h", str(sock), "-p", "54329", "-U", "postgres", "remessa")
+        yield f"postgresql+psycopg://postgres@/remessa?host={sock}&port=54329"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = Store(url)
+    store.migrate()
+    yield store
+    if request.param == "postgresql":
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE receipts, messages, batches RESTART IDENTITY CASCADE")
+    store.close()
+
+
+def _batch(store: Store, rows: int, name: str = "a.txt") -> int:
+    batch_id = store.create_batch(profile="default", name=name, provider="sandbox", state=BatchState.QUEUED,
+                                  received_at=1.0)
+    store.add_messages(batch_id, (
+        (n, Status.QUEUED.value, f"55119876{n:05d}", f"texto {n}", f"c{n}", "", "", f"raw {n}", "", 0)
+        for n in range(1, rows + 1)
+    ))
+    return batch_id
+
+
+def test_rows_are_stored_in_order_with_progress(db: Store) -> None:
+    batch_id = _batch(db, 250)
+    batch = db.batch(batch_id)
+    assert (batch.rows, batch.last_line) == (250, 250)
+    assert [m.line for m in db.messages(batch_id)] == list(range(1, 251))
+    assert db.counts(batch_id) == {"QUEUED": 250}
+
+
+def test_claims_never_hand_the_same_message_out_twice(db: Store) -> None:
+    batch_id = _batch(db, 400)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while batch := db.claim(batch_id, 7, 2.0):
+            with lock:
+                claimed.extend(m.id for m in batch)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 400
+    assert db.counts(batch_id) == {"SUBMITTING": 400}
+
+
+def test_outcomes_receipts_and_early_receipts(db: Store) -> None:
+    batch_id = _batch(db, 3)
+    first, second, third = db.claim(batch_id, 3, 2.0)
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    # A delivery receipt that arrives before the submit answer is committed is kept, then matched.
+    assert not db.record_receipt(Receipt("ABC-1", at, sent_code=2, sent_status="SENT_SUCCESS",
+                                         delivered_code=4, delivered_status="DELIVERED_SUCCESS"), 3.0)
+    db.record_outcomes(batch_id, [
+        Accepted(first.id, "abc-1"), Accepted(second.id, "abc-2", parts=2),
+        Rejected(third.id, "202 INVALID_DESTINATION_NUMBER", code=202),
+    ], 3.0)
+    assert db.record_receipt(Receipt("abc-2", at, sent_code=2, sent_status="SENT_SUCCESS"), 4.0)
+    by_line = {m.line: m for m in db.messages(batch_id)}
+    assert (by_line[1].status, by_line[1].delivered_code) == (Status.DELIVERED, 4)
+    assert (by_line[2].status, by_line[2].parts) == (Status.SENT, 2)
+    assert (by_line[3].status, by_line[3].sent_code, by_line[3].sent_status) == (
+        Status.REJECTED, 202, "INVALID_DESTINATION_NUMBER")
+    # A late sent-level receipt never moves a delivered message back.
+    db.record_receipt(Receipt("abc-1", at, sent_code=2, sent_status="SENT_SUCCESS"), 5.0)
+    assert [m.status for m in db.messages(batch_id)][0] == Status.DELIVERED
+
+
+def test_in_flight_policies_after_a_crash(db: Store) -> None:
+    retry = _batch(db, 2, "r.txt")
+    unknown = _batch(db, 2, "u.txt")
+    db.update_batch(unknown, in_flight="unknown")
+    db.claim(retry, 2, 2.0)
+    db.claim(unknown, 2, 2.0)
+    assert db.recover_in_flight(3.0) == {retry: ("retry", 2), unknown: ("unknown", 2)}
+    assert db.counts(retry) == {"QUEUED": 2} and db.counts(unknown) == {"UNKNOWN": 2}
+    assert all(m.reason.startswith("in_flight_unknown:") for m in db.messages(unknown))
