@@ -19,7 +19,7 @@ BR_AREAS = [11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 
 
 
 def reference(raw: str, country: str) -> str:
-    """phonenumbers' answer for the field (stripped): the E.164 digits of a mobile number, or what is wrong."""
+    """phonenumbers' answer for the stripped field: E.164 digits of a mobile number, or what is wrong."""
     if not raw.strip():
         return "empty"
     try:
@@ -88,7 +88,8 @@ def br_numbers(rnd: random.Random, count: int) -> list[str]:
     ("abc", RowProblem("invalid_destination", '"abc" is not a phone number')),
     ("2312312", RowProblem("invalid_destination", '"2312312" is not a mobile number')),
     ("1933334444", RowProblem("invalid_destination", '"1933334444" is a landline, not a mobile number')),
-    (" (19) 3333-4444 ", RowProblem("invalid_destination", '"(19) 3333-4444" is a landline, not a mobile number')),
+    (" (19) 3333-4444 ",
+     RowProblem("invalid_destination", '"(19) 3333-4444" is a landline, not a mobile number')),
     ("0800 123 4567", RowProblem("invalid_destination", '"0800 123 4567" is not a mobile number')),
     ("55199977123221", RowProblem("invalid_destination", '"55199977123221" is not a mobile number')),
 ])
@@ -153,10 +154,12 @@ def test_fast_path_agrees_with_phonenumbers_in_other_countries(country: str, cod
 
 
 JUNK = ["+", "++5519997712322", "55+19997712322", "+0 19997712322", "+999 123456", "+800 1234 5678",
-        "00 55 19 99771 2322", "0055 19 99771 2322", "5519997712322#", "19 99771-2322 x12", "tel:+5519997712322",
+        "00 55 19 99771 2322", "0055 19 99771 2322", "5519997712322#", "19 99771-2322 x12",
+        "tel:+5519997712322",
         "５５１９９９７７１２３２２", "٥٥١٩٩٩٧٧١٢٣٢٢", "19\t99771-2322", "19/99771-2322", "1-800-FLOWERS",
         "55", "5", "12", "1 2", "+55", "+551", "+5519", "(19)", "5519997712322abc", "abc5519997712322",
-        "1" * 17, "1" * 18, "55" + "9" * 15, "+" + "5" * 18, "0" * 13, "9" * 250 + "1", " " * 300 + "19997712322"]
+        "1" * 17, "1" * 18, "55" + "9" * 15, "+" + "5" * 18, "0" * 13, "9" * 250 + "1",
+        " " * 300 + "19997712322"]
 
 
 @pytest.mark.parametrize("raw", JUNK)

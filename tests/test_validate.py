@@ -60,7 +60,8 @@ def test_check(kind: str, given: Row, expected: Verdict) -> None:
 
 
 @pytest.mark.parametrize("given, reason", [
-    (row("2312312", text="", correlation_id="c" * 65), 'invalid_destination: "2312312" is not a mobile number'),
+    (row("2312312", text="", correlation_id="c" * 65),
+     'invalid_destination: "2312312" is not a mobile number'),
     (row(text="", correlation_id="c" * 65, extra_info="e" * 256), "empty_text: text is empty"),
     (row(correlation_id="c" * 65, extra_info="e" * 256),
      "correlation_id_too_long: correlationId has 65 characters, the limit is 64"),
@@ -94,7 +95,8 @@ def test_blocklist_entries_that_are_not_mobile_numbers_are_logged(caplog: pytest
     with caplog.at_level(logging.WARNING, logger="remessa.validate"):
         numbers = read_blocklist(profile(blocklist=("SAIR", "1933334444", MOBILE)))
     assert numbers == {MOBILE}
-    assert caplog.messages == ['profile default: 2 blocklist entries ignored, e.g. "SAIR" is not a phone number']
+    assert caplog.messages == [
+        'profile default: 2 blocklist entries ignored, e.g. "SAIR" is not a phone number']
 
 
 def test_unreadable_blocklist_file_is_a_config_error(tmp_path: Path) -> None:
@@ -128,11 +130,13 @@ def test_remember_seeds_dedupe_when_resuming() -> None:
     validator.remember(MOBILE, 40)
     validator.remember("abc", 41)  # an invalid destination as stored: ignored
     validator.remember(MOBILE, 42)  # the first line is kept
-    assert validator.check(row(line=43)).reason == f"duplicate_destination: {MOBILE} already appears on line 40"
+    reason = validator.check(row(line=43)).reason
+    assert reason == f"duplicate_destination: {MOBILE} already appears on line 40"
 
 
 def test_destinations_take_the_profile_country() -> None:
-    assert Validator(profile(country="PT")).check(row("912 345 678")) == Verdict(Status.QUEUED, "351912345678")
+    verdict = Validator(profile(country="PT")).check(row("912 345 678"))
+    assert verdict == Verdict(Status.QUEUED, "351912345678")
 
 
 def test_unknown_kind_is_refused() -> None:

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from remessa import config, report
 from remessa.errors import BatchFileError, ConfigError, NotFound
@@ -60,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="batches and their progress")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    for name, text in (("pause", "stop sending a batch until resumed"), ("resume", "resume a paused batch"),
+                       ("cancel", "cancel a batch: its unsent rows become EXPIRED (cancelled)")):
+        control = sub.add_parser(name, help=text)
+        control.add_argument("name", help="the batch file's name")
+        control.add_argument("--profile")
+        control.set_defaults(handler=_control, action=name)
 
     rep = sub.add_parser("report", help="(re)write a batch's report")
     rep.add_argument("name", help="the batch file's name")
@@ -123,9 +131,29 @@ def _validate(settings: config.Settings, args: argparse.Namespace) -> int:
         print(f"# note: {note}")
     for status, n in sorted(statuses.items()):
         print(f"# {status}: {n}")
+    print(_validate_eta(settings, profile, args.file, parsed, statuses[Status.QUEUED]))
     for reason, n in sorted(reasons.items()):
         print(f"#   {reason}: {n}")
     return 0
+
+
+def _validate_eta(settings: config.Settings, profile: Any, path: Path, parsed: Any, own: int) -> str:
+    """The ETA line of `validate`: the file's own rows, as if it were dropped now with nothing ahead."""
+    import time
+
+    from remessa.channels import capacity
+    from remessa.formats.sidecar import BatchOptions, read_sidecar
+    from remessa.planner import forecast, plan_from, timing
+
+    sidecar = path.with_name(path.name + ".json")
+    options = read_sidecar(sidecar) if sidecar.exists() else BatchOptions()
+    now = time.time()
+    when_and_where = timing(options, parsed.info.template, profile, settings.daemon.timezone, now)
+    rate = capacity(settings.providers[profile.provider].settings)
+    eta, doomed = forecast(plan_from(**when_and_where), own, 0, rate, now)
+    when = report.iso(eta.timestamp(), ZoneInfo(when_and_where["zone"])) if eta else "never"
+    line = f"# ETA: {when} ({own} messages at {rate:g}/s, if dropped now with nothing ahead)"
+    return line + (f"; {doomed} would expire first" if doomed else "")
 
 
 class _ReportFile:
@@ -151,22 +179,76 @@ def _status(settings: config.Settings, args: argparse.Namespace) -> int:
     store = Store(settings.daemon.database_url)
     try:
         store.migrate()
-        rows = []
-        for batch in store.batches():
-            counts = store.counts(batch.id)
-            rows.append({
-                "id": batch.id, "profile": batch.profile, "name": batch.name, "state": batch.state,
-                "rows": sum(counts.values()), "counts": counts, "error": batch.error,
-            })
+        rows = [_batch_status(settings, store, batch) for batch in store.batches()]
     finally:
         store.close()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    print(f"{'ID':>5} {'PROFILE':<12} {'STATE':<10} {'ROWS':>8} {'DONE':>8}  NAME")
+    print(f"{'ID':>5} {'PROFILE':<10} {'STATE':<9} {'DONE':>15}  {'NEXT OPENING':<25} {'ETA':<25} NAME")
     for row in rows:
-        done = sum(n for s, n in row["counts"].items() if s not in ("QUEUED", "SUBMITTING"))
-        print(f"{row['id']:>5} {row['profile']:<12} {row['state']:<10} {row['rows']:>8} {done:>8}  {row['name']}")
+        progress = f"{row['done']}/{row['rows']}"
+        print(f"{row['id']:>5} {row['profile']:<10} {row['state']:<9} {progress:>15}  "
+              f"{row['nextOpening'] or '-':<25} {row['eta'] or '-':<25} {row['name']}")
+    return 0
+
+
+def _batch_status(settings: config.Settings, store: Any, batch: Any) -> dict[str, Any]:
+    """One batch as `status` shows it: state (SENDING, WAITING or PAUSED while queued), progress,
+    next window opening and ETA, in the batch's time zone."""
+    import time
+    from datetime import UTC, datetime
+
+    from remessa.channels import capacity
+    from remessa.planner import estimate, plan_of
+    from remessa.status import PENDING
+
+    counts = store.counts(batch.id)
+    zone = ZoneInfo(batch.zone or "UTC")
+    state, opening, eta = batch.state, None, None
+    if batch.state == "QUEUED" and counts.get("QUEUED"):
+        now = time.time()
+        moment = datetime.fromtimestamp(now, UTC)
+        plan = plan_of(batch)
+        upcoming = plan.next_allowed(moment)
+        state = "PAUSED" if batch.paused else ("SENDING" if plan.allowed(moment) else "WAITING")
+        opening = upcoming.astimezone(zone).isoformat(timespec="seconds") if upcoming else None
+        provider = settings.providers.get(batch.provider)
+        rate = capacity(provider.settings) if provider else 100.0
+        finish, _ = estimate(batch, store.queued(), store.batches(["QUEUED"]), rate, now)
+        eta = finish.astimezone(zone).isoformat(timespec="seconds") if finish else None
+    return {
+        "id": batch.id, "profile": batch.profile, "name": batch.name, "state": state,
+        "rows": sum(counts.values()), "done": sum(n for s, n in counts.items() if s not in PENDING),
+        "counts": counts, "nextOpening": opening, "eta": eta, "expectedExpired": batch.expected_expired,
+        "error": batch.error,
+    }
+
+
+def _control(settings: config.Settings, args: argparse.Namespace) -> int:
+    """pause / resume / cancel: written to the store, which a running daemon reads within a second."""
+    import time
+
+    from remessa.store import Store
+
+    store = Store(settings.daemon.database_url)
+    try:
+        store.migrate()
+        batch = store.find_batch(args.name, args.profile)
+        if batch.state not in ("RECEIVING", "QUEUED"):
+            print(f"remessa: batch {batch.id} ({batch.name}) is {batch.state}: nothing left to {args.action}",
+                  file=sys.stderr)
+            return 1
+        now = time.time()
+        if args.action == "cancel":
+            stamp = report.iso(now, ZoneInfo(batch.zone or "UTC"))
+            count = store.expire(batch.id, f"cancelled: by an operator at {stamp}", now)
+            print(f"batch {batch.id} ({batch.name}): cancelled, {count} unsent messages EXPIRED")
+        else:
+            store.update_batch(batch.id, paused=int(args.action == "pause"), changed_at=now)
+            print(f"batch {batch.id} ({batch.name}): {'paused' if args.action == 'pause' else 'resumed'}")
+    finally:
+        store.close()
     return 0
 
 

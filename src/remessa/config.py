@@ -69,7 +69,9 @@ class ProfileSettings:
     allow_duplicate_names: bool = False
     priority: int = 0
     timezone: str = ""
+    time_window: tuple[int, ...] = ()  # hours a batch may send in, local time (a sidecar's timeWindow wins)
     receipt_timeout: float = 86400.0  # seconds after the last submit the batch waits for receipts
+    admission: str = "warn"  # rows would expire before the ETA: "warn" (send, report) or "refuse"
     chunk_size: int = 500
 
 
@@ -178,10 +180,14 @@ def _check_profile(
         problems.append(f"{where}: {key}.provider: no provider named {profile.provider!r}")
     if profile.format not in FORMATS:
         problems.append(f"{where}: {key}.format: {profile.format!r} is not one of {', '.join(FORMATS)}")
+    if profile.admission not in ("warn", "refuse"):
+        problems.append(f"{where}: {key}.admission: {profile.admission!r} is not warn or refuse")
     if profile.in_flight not in IN_FLIGHT_POLICIES:
         problems.append(f"{where}: {key}.in_flight: {profile.in_flight!r} is not retry or unknown")
     if profile.timezone:
         _check_zone(profile.timezone, where, f"{key}.timezone", problems)
+    if any(not 0 <= hour <= 23 for hour in profile.time_window):
+        problems.append(f"{where}: {key}.time_window: hours must be 0-23")
     if profile.chunk_size < 1:
         problems.append(f"{where}: {key}.chunk_size: must be at least 1")
     import phonenumbers

@@ -18,6 +18,7 @@ from remessa.channels import CHANNEL_TYPES, Channel, Receipt
 from remessa.config import Settings
 from remessa.dispatch import Dispatcher
 from remessa.intake import Intake
+from remessa.planner import Planner
 from remessa.settlement import Settlement
 from remessa.spool import Spool, Watcher
 from remessa.status import BatchState
@@ -41,8 +42,9 @@ class Daemon:
         self.settlement = Settlement(settings, self.store, self.spool)
         self.intake = Intake(settings, self.store, self.spool, self.settlement)
         self.channels: dict[str, Channel] = {}
-        self.dispatcher = Dispatcher(settings, self.store, self.channels)
         self.watcher = Watcher(self.spool)
+        self.planner = Planner(self.store, wake=self.watcher.wake)
+        self.dispatcher = Dispatcher(settings, self.store, self.channels, self.planner)
 
     def start(self) -> None:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
@@ -66,6 +68,7 @@ class Daemon:
             for path in self.spool.processing(profile):
                 self.intake.resume(profile, path, self.clock())
         self.watcher.start()
+        self.planner.start()
         _notify("READY=1")
         log.info("remessa started: spool %s, profiles %s", self.settings.daemon.spool, ", ".join(self.settings.profiles))
 
@@ -90,6 +93,7 @@ class Daemon:
                 if self.stopping.is_set():
                     return busy
                 self.intake.take(profile, path, self.clock())
+                self.planner.touch()
                 busy = True
         deadline = time.monotonic() + BUSY_SLICE
         while not self.stopping.is_set() and time.monotonic() < deadline:
@@ -111,6 +115,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         _notify("STOPPING=1")
+        self.planner.stop()
         self.watcher.stop()
         for name, channel in self.channels.items():
             try:

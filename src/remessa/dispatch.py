@@ -15,6 +15,7 @@ from typing import Any
 from remessa.channels import Channel, OutgoingMessage
 from remessa.config import Settings
 from remessa.errors import PermanentFailure, TemporaryFailure
+from remessa.planner import Planner
 from remessa.store import Batch, Message, Store
 
 log = logging.getLogger(__name__)
@@ -26,18 +27,23 @@ BACKOFF_MAX = 60.0
 class Dispatcher:
     """Moves queued messages to channels; one call of `step` sends at most one chunk per provider."""
 
-    def __init__(self, settings: Settings, store: Store, channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, channels: Mapping[str, Channel], planner: Planner
+    ) -> None:
         self.settings = settings
         self.store = store
         self.channels = channels
+        self.planner = planner
         self._paused_until: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self._last_served: dict[str, int] = {}  # provider → batch id served last (for turn-taking)
 
     def step(self, now: float) -> int:
         """Send one chunk per provider that has work; returns how many messages were handed over."""
+        if not self.planner.due(now):
+            return 0
         by_provider: dict[str, list[Batch]] = {}
-        for batch in self.store.dispatchable():
+        for batch in self.planner.sendable(self.store.dispatchable(), now):
             by_provider.setdefault(batch.provider, []).append(batch)
         handed = 0
         for provider, batches in by_provider.items():
@@ -45,6 +51,8 @@ class Dispatcher:
                 continue
             batch = self._choose(provider, batches)
             handed += self._send_chunk(provider, batch, now)
+        if handed:
+            self.planner.touch()
         return handed
 
     def _choose(self, provider: str, batches: list[Batch]) -> Batch:

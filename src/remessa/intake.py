@@ -13,10 +13,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from remessa.channels import capacity
 from remessa.config import ProfileSettings, Settings
 from remessa.errors import BatchFileError
 from remessa.formats import Parsed, open_batch, subaccount_from_name
 from remessa.formats.sidecar import BatchOptions, read_sidecar
+from remessa.planner import estimate, timing
 from remessa.settlement import Settlement
 from remessa.spool import SIDECAR_SUFFIX, Spool, refusal
 from remessa.status import BatchState, Status
@@ -83,6 +85,7 @@ class Intake:
                 kind=parsed.info.kind,
                 info=_info_json(parsed),
                 options=options.to_json(),
+                **timing(options, parsed.info.template, profile, self.settings.daemon.timezone, batch.received_at),
             )
             validator = Validator(profile, kind=parsed.info.kind)
             if batch.last_line:
@@ -94,11 +97,36 @@ class Intake:
         except BatchFileError as error:
             self.store.discard_messages(batch.id)
             return self._fail(batch.id, path, error, now)
-        total = self.store.batch(batch.id)
+        except Exception as exc:  # loop boundary: a bug must not crash-loop the daemon on one file
+            log.exception("batch %d: unexpected error while loading %s", batch.id, path.name)
+            self.store.discard_messages(batch.id)
+            error = BatchFileError("internal_error", f"{path.name}: {type(exc).__name__}: {exc}")
+            return self._fail(batch.id, path, error, now)
         self.store.update_batch(batch.id, state=BatchState.QUEUED, changed_at=now)
-        log.info("batch %d: stored %d rows (%d new) from %s", batch.id, total.rows, stored, path.name)
+        loaded = self.store.batch(batch.id)
+        log.info("batch %d: stored %d rows (%d new) from %s", batch.id, loaded.rows, stored, path.name)
+        self._admit(loaded, profile, path, now)
         self.settlement.progress(self.store.batch(batch.id), now)
         return batch.id
+
+    def _admit(self, batch: Batch, profile: ProfileSettings, path: Path, now: float) -> None:
+        """ETA and admission: will the batch finish before it expires? `refuse` sends nothing if not."""
+        provider = self.settings.providers[batch.provider]
+        queued = self.store.queued()
+        eta, doomed = estimate(batch, queued, self.store.batches([BatchState.QUEUED]), capacity(provider.settings), now)
+        self.store.update_batch(batch.id, eta=eta.timestamp() if eta else None, expected_expired=doomed)
+        if not doomed:
+            return
+        zone = self.settlement.zone(batch)
+        when = eta.astimezone(zone).isoformat(timespec="seconds") if eta else "never"
+        own = queued.get(batch.id, 0)
+        if profile.admission == "refuse":
+            reason = f"would_expire: {doomed} of {own} messages would expire before being sent (ETA {when})"
+            self.store.expire(batch.id, reason, now)
+            error = BatchFileError("would_expire", f"{batch.name}: {doomed} of {own} messages would expire; ETA {when}")
+            self._fail(batch.id, path, error, now)
+        else:
+            log.warning("batch %d: %d of %d messages are expected to expire (ETA %s)", batch.id, doomed, own, when)
 
     def _open(self, profile: ProfileSettings, path: Path) -> tuple[Parsed, BatchOptions]:
         sidecar = path.with_name(path.name + SIDECAR_SUFFIX)

@@ -1,7 +1,6 @@
 """Destinations normalised to country code + digits and checked as mobile numbers, as phonenumbers says.
 
-phonenumbers' own metadata is compiled into one regex per input length, so the usual shapes cost one match;
-anything the fast path is not sure about goes to ``phonenumbers.parse`` (results cached).
+Fast path: phonenumbers' metadata compiled into one regex per length; the rest goes to phonenumbers.parse.
 """
 
 from __future__ import annotations

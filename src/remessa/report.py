@@ -97,7 +97,7 @@ def _write_retry(store: Store, batch: Batch, path: Path) -> None:
     """The rows that did not go out or failed, in the input's own format, ready to fix and drop back in."""
     failed: Iterator[Message] = store.messages(batch.id, statuses=[s.value for s in RETRYABLE])
     first = next(failed, None)
-    if first is None or batch.error_code:
+    if first is None:
         path.unlink(missing_ok=True)
         return
     with _atomic(path) as out:

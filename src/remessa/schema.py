@@ -31,6 +31,13 @@ batches = Table(
     Column("last_line", Integer, nullable=False, server_default="0"),  # ingest progress, for resuming
     Column("final_name", String(255), nullable=False, server_default=""),  # name in success/ or error/
     Column("outcome", String(8), nullable=False, server_default=""),  # "success" or "error" once finished
+    Column("zone", String(64), nullable=False, server_default="UTC"),  # IANA zone of window and dates
+    Column("window", Text, nullable=False, server_default="{}"),  # {"hours": [...]} or {"date","start","end"}
+    Column("not_before", Float),  # scheduled start
+    Column("expires_at", Float),  # messages not submitted by then become EXPIRED
+    Column("paused", Integer, nullable=False, server_default="0"),  # paused by an operator
+    Column("eta", Float),  # expected finish of submission, computed at admission
+    Column("expected_expired", Integer, nullable=False, server_default="0"),
     Column("received_at", Float, nullable=False),
     Column("first_submit_at", Float),
     Column("last_submit_at", Float),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from remessa import report
@@ -18,6 +19,7 @@ from remessa.store import Batch, Store
 
 log = logging.getLogger(__name__)
 
+NEVER = float("inf")
 REPORT_INTERVAL = 5.0  # least seconds between rewrites of a report while receipts keep arriving
 
 
@@ -30,6 +32,9 @@ class Settlement:
         self.spool = spool
         self._written: dict[int, float] = {}  # batch id → `now` of the last report rewrite
         self._cost: dict[int, float] = {}  # batch id → seconds the last rewrite took
+        self._seen: dict[int, float | None] = {}  # batch id → changed_at when last looked at
+        self._latest: Any = None  # store.latest_change() at the last tick
+        self._next_check = 0.0  # earliest `now` a time-driven step (receipt window, rewrite) is due
 
     def zone(self, batch: Batch) -> ZoneInfo:
         """The batch's time zone: sidecar, then profile, then daemon default, then UTC."""
@@ -61,37 +66,54 @@ class Settlement:
             " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items())) or "rows=0",
         )
 
-    def progress(self, batch: Batch, now: float) -> None:
-        """Advance one batch as far as its messages allow."""
+    def progress(self, batch: Batch, now: float) -> float:
+        """Advance one batch as far as its messages allow; returns when it next needs a look by time
+        alone (receipt window closing, report rewrite due), or infinity."""
+        self._seen[batch.id] = batch.changed_at
         if batch.state == BatchState.QUEUED and self.store.pending(batch.id) == 0:
             outcome = "success" if self.store.accepted(batch.id) else "error"
             path = self.spool.folder(batch.profile, "processing") / batch.name
             self.close(batch, path, outcome, now)
             batch = self.store.batch(batch.id)
-        if batch.state == BatchState.FINISHED:
-            window = self._receipt_timeout(batch)
-            last = batch.last_submit_at or batch.finished_at or now
-            if self.store.awaiting(batch.id) == 0 or now >= last + window:
-                self.store.update_batch(batch.id, state=BatchState.SETTLED, settled_at=now, changed_at=now)
-                settled = self.store.batch(batch.id)
-                self.write(settled, now)
-                counts = self.store.counts(batch.id)
-                delivered = counts.get(Status.DELIVERED, 0)
-                log.info(
-                    "batch %d: settled delivered=%d other=%d in %.0fs", batch.id, delivered,
-                    sum(counts.values()) - delivered, now - batch.received_at,
-                )
-                return
-            # A big report costs seconds to write: never spend more than a tenth of the time rewriting it.
-            interval = max(REPORT_INTERVAL, 10 * self._cost.get(batch.id, 0.0))
-            last = self._written.get(batch.id, 0.0)
-            if (batch.changed_at or 0) > last and now - last >= interval:
+            self._seen[batch.id] = batch.changed_at
+        if batch.state != BatchState.FINISHED:
+            return NEVER
+        deadline = (batch.last_submit_at or batch.finished_at or now) + self._receipt_timeout(batch)
+        if self.store.awaiting(batch.id) == 0 or now >= deadline:
+            self.settle(batch, now)
+            return NEVER
+        # A big report costs seconds to write: never spend more than a tenth of the time rewriting it.
+        interval = max(REPORT_INTERVAL, 10 * self._cost.get(batch.id, 0.0))
+        last = self._written.get(batch.id, 0.0)
+        if (batch.changed_at or 0) > last:
+            if now - last >= interval:
                 self.write(batch, now)
+            else:
+                return min(deadline, last + interval)
+        return deadline
+
+    def settle(self, batch: Batch, now: float) -> None:
+        self.store.update_batch(batch.id, state=BatchState.SETTLED, settled_at=now, changed_at=now)
+        self.write(self.store.batch(batch.id), now)
+        counts = self.store.counts(batch.id)
+        delivered = counts.get(Status.DELIVERED, 0)
+        log.info(
+            "batch %d: settled delivered=%d other=%d in %.0fs", batch.id, delivered,
+            sum(counts.values()) - delivered, now - batch.received_at,
+        )
 
     def tick(self, now: float) -> None:
-        """Advance every batch that is not settled yet."""
+        """Advance the batches that changed, or whose time came; cheap when nothing did."""
+        latest = self.store.latest_change()
+        if latest == self._latest and now < self._next_check:
+            return
+        self._latest = latest
+        next_check = NEVER
         for batch in self.store.batches([BatchState.QUEUED, BatchState.FINISHED]):
-            self.progress(batch, now)
+            if batch.state == BatchState.QUEUED and self._seen.get(batch.id) == batch.changed_at:
+                continue
+            next_check = min(next_check, self.progress(batch, now))
+        self._next_check = next_check
 
     def write(self, batch: Batch, now: float) -> Path:
         started = time.monotonic()

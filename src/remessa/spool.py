@@ -199,6 +199,10 @@ class Watcher:
         self.observer.stop()
         self.observer.join(timeout=5)
 
+    def wake(self) -> None:
+        """Wake the loop now (safe from any thread)."""
+        self.events.put(("wake", Path()))
+
     def wait(self, timeout: float) -> int:
         """Block until an event arrives or `timeout` passes; hand moves to the spool. Returns events seen."""
         seen = 0

@@ -52,6 +52,13 @@ class Batch:
     last_line: int
     final_name: str
     outcome: str
+    zone: str
+    window: dict[str, Any]
+    not_before: float | None
+    expires_at: float | None
+    paused: int
+    eta: float | None
+    expected_expired: int
     received_at: float
     first_submit_at: float | None
     last_submit_at: float | None
@@ -91,6 +98,7 @@ def _batch(row: Any) -> Batch:
     data = dict(row._mapping)
     data["info"] = json.loads(data["info"] or "{}")
     data["options"] = json.loads(data["options"] or "{}")
+    data["window"] = json.loads(data["window"] or "{}")
     return Batch(**data)
 
 
@@ -207,8 +215,11 @@ class Store:
         return len(chunk)
 
     def destinations(self, batch_id: int) -> Iterator[tuple[str, int]]:
-        """(destination, line) of every stored row, for re-seeding de-duplication on resume."""
-        query = select(messages.c.destination, messages.c.line).where(messages.c.batch_id == batch_id)
+        """(destination, line) of every stored row that passed validation, for re-seeding
+        de-duplication on resume."""
+        query = select(messages.c.destination, messages.c.line).where(
+            messages.c.batch_id == batch_id, messages.c.status.not_in([Status.INVALID, Status.BLOCKED])
+        )
         with self.reader.connect() as conn:
             for row in conn.execute(query.execution_options(yield_per=10_000)):
                 yield row[0], row[1]
@@ -221,7 +232,7 @@ class Store:
     # --- dispatch ------------------------------------------------------------------------------
 
     def dispatchable(self) -> list[Batch]:
-        """Queued batches that still have messages to submit, highest priority first."""
+        """Queued, unpaused batches that still have messages to submit, highest priority first."""
         has_queued = (
             select(messages.c.id)
             .where(messages.c.batch_id == batches.c.id, messages.c.status == Status.QUEUED)
@@ -229,7 +240,7 @@ class Store:
         )
         query = (
             select(batches)
-            .where(batches.c.state == BatchState.QUEUED, has_queued)
+            .where(batches.c.state == BatchState.QUEUED, batches.c.paused == 0, has_queued)
             .order_by(batches.c.priority.desc(), batches.c.id)
         )
         with self.reader.connect() as conn:
@@ -319,6 +330,46 @@ class Store:
                 changed_at=now,
             )
         )
+
+    def expire(self, batch_id: int, reason: str, now: float) -> int:
+        """Every still-queued message of the batch becomes EXPIRED with `reason`; returns how many."""
+        with self._write() as conn:
+            done = conn.execute(
+                update(messages)
+                .where(messages.c.batch_id == batch_id, messages.c.status == Status.QUEUED)
+                .values(status=Status.EXPIRED, reason=reason)
+            ).rowcount
+            conn.execute(update(batches).where(batches.c.id == batch_id).values(changed_at=now))
+        return int(done or 0)
+
+    def queued(self, batch_ids: Iterable[int] | None = None) -> dict[int, int]:
+        """Messages still waiting to be submitted, per batch."""
+        query = (
+            select(messages.c.batch_id, func.count())
+            .where(messages.c.status == Status.QUEUED)
+            .group_by(messages.c.batch_id)
+        )
+        if batch_ids is not None:
+            query = query.where(messages.c.batch_id.in_(list(batch_ids)))
+        with self.reader.connect() as conn:
+            return {batch_id: n for batch_id, n in conn.execute(query)}
+
+    def latest_change(self) -> tuple[Any, ...]:
+        """The newest change to any unsettled batch (receipts, outcomes, expiry), and how many there are."""
+        query = select(func.max(batches.c.changed_at), func.count()).where(
+            batches.c.state.in_([BatchState.QUEUED, BatchState.FINISHED])
+        )
+        with self.reader.connect() as conn:
+            return tuple(conn.execute(query).one())
+
+    def revision(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of what operators and intake change (new batches, pauses, states):
+        the idle loop re-plans only when it moves."""
+        query = select(func.max(batches.c.id), func.sum(batches.c.paused), func.count()).where(
+            batches.c.state.in_([BatchState.RECEIVING, BatchState.QUEUED])
+        )
+        with self.reader.connect() as conn:
+            return tuple(conn.execute(query).one())
 
     def recover_in_flight(self, now: float) -> dict[int, tuple[str, int]]:
         """After a crash: apply each batch's in_flight policy to messages left SUBMITTING.
@@ -490,7 +541,10 @@ _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(ch
 
 
 def _encode_json(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: json.dumps(v) if k in ("info", "options") and not isinstance(v, str) else v for k, v in values.items()}
+    return {
+        k: json.dumps(v) if k in ("info", "options", "window") and not isinstance(v, str) else v
+        for k, v in values.items()
+    }
 
 
 def _tune_sqlite(engine: Engine) -> None:

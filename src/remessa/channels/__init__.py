@@ -89,6 +89,15 @@ class ChannelType:
     factory: Callable[..., Channel]  # factory(settings, *, spool: Path, clock) -> Channel
 
 
+DEFAULT_RATE = 100.0  # messages per second assumed for a provider that declares nothing
+
+
+def capacity(settings: Any) -> float:
+    """Messages per second a provider can take: binds × rate per bind, or its declared rate."""
+    rate = float(getattr(settings, "rate", DEFAULT_RATE) or DEFAULT_RATE)
+    return rate * int(getattr(settings, "binds", 1) or 1)
+
+
 def _registry() -> dict[str, ChannelType]:
     from remessa.channels import sandbox
 

@@ -78,11 +78,14 @@ class SandboxSettings:
     state: str = ""  # the provider's SQLite file; empty: <spool>/sandbox.sqlite
     down: bool = False  # simulate an outage: send raises TemporaryFailure, no receipts flow
     pump_interval: float = 0.05  # seconds between receipt rounds; 0: no thread, receipts only by pump()
+    rate: float = 1000.0  # declared capacity in messages/s, used for ETA and admission (not enforced)
 
     def __post_init__(self) -> None:
         for name in ("sent_delay", "delivered_delay", "pump_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.rate <= 0:
+            raise ValueError("rate must be positive")
         for pattern, code in self.refuse.items():
             if code not in SENT_CODES or code == SENT_SUCCESS:
                 raise ValueError(f"refuse[{pattern!r}]: {code} is not a sent failure code of seed 002")

@@ -37,6 +37,13 @@ def upgrade() -> None:
         sa.Column("last_line", sa.Integer, nullable=False, server_default="0"),
         sa.Column("final_name", sa.String(255), **NOT_NULL_TEXT),
         sa.Column("outcome", sa.String(8), **NOT_NULL_TEXT),
+        sa.Column("zone", sa.String(64), nullable=False, server_default="UTC"),
+        sa.Column("window", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("not_before", sa.Float),
+        sa.Column("expires_at", sa.Float),
+        sa.Column("paused", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("eta", sa.Float),
+        sa.Column("expected_expired", sa.Integer, nullable=False, server_default="0"),
         sa.Column("received_at", sa.Float, nullable=False),
         *(sa.Column(name, sa.Float) for name in (
             "first_submit_at", "last_submit_at", "finished_at", "settled_at", "changed_at")),
