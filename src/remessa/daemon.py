@@ -96,10 +96,10 @@ class Daemon:
                 self.planner.touch()
                 busy = True
         deadline = time.monotonic() + BUSY_SLICE
-        while not self.stopping.is_set() and time.monotonic() < deadline:
-            if not self.dispatcher.step(self.clock()):
-                break
+        while not self.stopping.is_set() and self.dispatcher.step(self.clock()):
             busy = True
+            if time.monotonic() >= deadline:
+                break
         self.settlement.tick(self.clock())
         return busy
 

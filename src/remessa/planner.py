@@ -126,7 +126,8 @@ class Planner:
         for batch in batches:
             plan = self.plan(batch)
             if plan.expires is not None and moment >= plan.expires:
-                expired = self.store.expire(batch.id, f"expired: not submitted by {plan.expires.isoformat()}", now)
+                local = plan.expires.astimezone(plan.zone).isoformat(timespec="seconds")
+                expired = self.store.expire(batch.id, f"expired: not submitted by {local}", now)
                 log.info("batch %d: expired, %d messages not submitted", batch.id, expired)
                 continue
             if plan.allowed(moment):

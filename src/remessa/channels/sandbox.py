@@ -8,6 +8,7 @@ import fnmatch
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -78,7 +79,7 @@ class SandboxSettings:
     state: str = ""  # the provider's SQLite file; empty: <spool>/sandbox.sqlite
     down: bool = False  # simulate an outage: send raises TemporaryFailure, no receipts flow
     pump_interval: float = 0.05  # seconds between receipt rounds; 0: no thread, receipts only by pump()
-    rate: float = 1000.0  # declared capacity in messages/s, used for ETA and admission (not enforced)
+    rate: float = 1000.0  # messages/s the provider takes (real time), also used for ETA and admission
 
     def __post_init__(self) -> None:
         for name in ("sent_delay", "delivered_delay", "pump_interval"):
@@ -201,6 +202,7 @@ class SandboxChannel:
         self._clock = clock
         self._state: SandboxState | None = None
         self._closed = False
+        self._free_at = 0.0  # monotonic instant the throttle lets the next message in
         self._on_receipt: ReceiptHandler | None = None
         self._pump_lock = threading.Lock()  # one receipt round at a time (thread or a test's pump)
         self._stop = threading.Event()
@@ -230,6 +232,7 @@ class SandboxChannel:
             raise TemporaryFailure("sandbox provider is down (settings.down)")
         if not messages:
             return []
+        self._throttle(len(messages))
         now = self._clock()
         rows = [self._submission(m, now) for m in messages]
         try:
@@ -247,6 +250,12 @@ class SandboxChannel:
                 outcomes.append(Accepted(message.id, row["provider_id"], parts=1))
                 log.debug("sandbox: message %d accepted as %s", message.id, row["provider_id"])
         return outcomes
+
+    def _throttle(self, count: int) -> None:
+        """Take messages no faster than `rate` per second of real time, like a provider's contract."""
+        start = max(self._free_at, time.monotonic())
+        self._free_at = start + count / self.settings.rate
+        time.sleep(max(0.0, start - time.monotonic()))
 
     def pump(self, now: datetime | None = None) -> int:
         """Hand every receipt due at `now` (default: the clock) to on_receipt; return how many it took.
