@@ -226,9 +226,10 @@ def _batch_status(settings: config.Settings, store: Any, batch: Any) -> dict[str
 
 
 def _control(settings: config.Settings, args: argparse.Namespace) -> int:
-    """pause / resume / cancel: written to the store, which a running daemon reads within a second."""
+    """pause / resume / cancel: written to the store, then the daemon is woken to act on it at once."""
     import time
 
+    from remessa.spool import Spool
     from remessa.store import Store
 
     store = Store(settings.daemon.database_url)
@@ -249,6 +250,7 @@ def _control(settings: config.Settings, args: argparse.Namespace) -> int:
             print(f"batch {batch.id} ({batch.name}): {'paused' if args.action == 'pause' else 'resumed'}")
     finally:
         store.close()
+    Spool(settings.daemon.spool, list(settings.profiles)).poke()
     return 0
 
 

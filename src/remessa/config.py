@@ -33,7 +33,8 @@ class DaemonSettings:
     timezone: str = ""  # empty: UTC
     settle_seconds: float = 2.0  # a file written in place must be unchanged this long
     scan_seconds: float = 10.0  # periodic inbox scan (watch events get lost)
-    poll_seconds: float = 0.5  # idle wait of the main loop
+    poll_seconds: float = 0.5  # wait of the main loop while batches await receipts or files settle
+    idle_seconds: float = 5.0  # wait when nothing is in flight (also the period of the inbox re-scan)
     media_dir: str = ""  # where WhatsApp PATH media must resolve
 
     @property

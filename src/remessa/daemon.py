@@ -81,7 +81,7 @@ class Daemon:
                 if once and not busy and self.idle():
                     break
                 if not busy:
-                    self.watcher.wait(self.settings.daemon.poll_seconds)
+                    self.watcher.wait(self._wait())
         finally:
             self.shutdown()
 
@@ -102,6 +102,14 @@ class Daemon:
                 break
         self.settlement.tick(self.clock())
         return busy
+
+    def _wait(self) -> float:
+        """How long the loop may sleep: briefly while receipts or settling files are expected, long
+        when all is waiting for a window (APScheduler, the observer and the CLI wake it earlier)."""
+        settling = any(self.spool.pending(profile) for profile in self.settings.profiles)
+        if settling or self.settlement.awaiting_receipts:
+            return self.settings.daemon.poll_seconds
+        return self.settings.daemon.idle_seconds
 
     def idle(self) -> bool:
         """Nothing waiting in an inbox and every batch settled (or failed)."""

@@ -35,6 +35,7 @@ class Settlement:
         self._seen: dict[int, float | None] = {}  # batch id → changed_at when last looked at
         self._latest: Any = None  # store.latest_change() at the last tick
         self._next_check = 0.0  # earliest `now` a time-driven step (receipt window, rewrite) is due
+        self.awaiting_receipts = False  # some batch is finished and still waiting for receipts
 
     def zone(self, batch: Batch) -> ZoneInfo:
         """The batch's time zone: sidecar, then profile, then daemon default, then UTC."""
@@ -114,6 +115,7 @@ class Settlement:
                 continue
             next_check = min(next_check, self.progress(batch, now))
         self._next_check = next_check
+        self.awaiting_receipts = next_check < NEVER
 
     def write(self, batch: Batch, now: float) -> Path:
         started = time.monotonic()

@@ -64,7 +64,13 @@ class Spool:
         self._seen: dict[Path, _Seen] = {}
         self._moved_in: set[Path] = set()
 
+    @property
+    def control(self) -> Path:
+        """Touched by the CLI after it changes a batch (pause, resume, cancel), to wake the daemon."""
+        return self.root / ".control"
+
     def ensure(self) -> None:
+        self.control.mkdir(parents=True, exist_ok=True)
         for profile in self.profiles:
             for folder in FOLDERS:
                 self.folder(profile, folder).mkdir(parents=True, exist_ok=True)
@@ -160,6 +166,11 @@ class Spool:
         except FileNotFoundError:
             return False
 
+    def poke(self) -> None:
+        """Wake a running daemon watching this spool (if any): its observer sees the write."""
+        if self.control.is_dir():
+            (self.control / "wake").write_text(f"{time.time()}\n")
+
     def processing(self, profile: str) -> list[Path]:
         folder = self.folder(profile, "processing")
         return sorted(p for p in folder.iterdir() if eligible(p.name)) if folder.exists() else []
@@ -193,6 +204,7 @@ class Watcher:
         handler = _Handler(self.events)
         for profile in self.spool.profiles:
             self.observer.schedule(handler, str(self.spool.folder(profile, "inbox")), recursive=False)
+        self.observer.schedule(handler, str(self.spool.control), recursive=False)
         self.observer.start()
 
     def stop(self) -> None:

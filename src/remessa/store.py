@@ -1,164 +1,50 @@
 """The store, single source of truth: batches, one message per input row, and receipt events.
 
-SQLite by default (WAL, busy timeout, every write transaction ``BEGIN IMMEDIATE``), PostgreSQL by URL.
-Nothing ORM-shaped leaves this module: callers get frozen records.
+SQLite or PostgreSQL (remessa.database); nothing ORM-shaped leaves the store: callers get frozen records.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa import schema
 from remessa.channels import Accepted, Outcome, Receipt, Rejected
+from remessa.database import Database
 from remessa.errors import NotFound
-from remessa.schema import batches, messages, receipts
-from remessa.status import AWAITING_RECEIPT, PENDING, RANK, BatchState, Status, status_for_delivered_code, status_for_sent_code
+from remessa.receipts import apply_early_receipts, record_receipt
+from remessa.records import Batch, Message, batch_from_row, batch_values, message_from_row
+from remessa.schema import batches, messages
+from remessa.status import AWAITING_RECEIPT, PENDING, BatchState, Status
 
 log = logging.getLogger(__name__)
 
 INSERT_CHUNK = 100_000  # rows per transaction when storing a file
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One batch file and where it is in its journey."""
-
-    id: int
-    profile: str
-    name: str
-    provider: str
-    subaccount: str
-    state: str
-    priority: int
-    in_flight: str
-    format: str
-    encoding: str
-    kind: str
-    info: dict[str, Any]
-    options: dict[str, Any]
-    error_code: str
-    error: str
-    rows: int
-    last_line: int
-    final_name: str
-    outcome: str
-    zone: str
-    window: dict[str, Any]
-    not_before: float | None
-    expires_at: float | None
-    paused: int
-    eta: float | None
-    expected_expired: int
-    received_at: float
-    first_submit_at: float | None
-    last_submit_at: float | None
-    finished_at: float | None
-    settled_at: float | None
-    changed_at: float | None
-
-
-@dataclass(frozen=True)
-class Message:
-    """One input row and everything known about its delivery."""
-
-    id: int
-    batch_id: int
-    line: int
-    status: str
-    destination: str
-    text: str
-    correlation_id: str
-    extra_info: str
-    params: str
-    raw: str
-    reason: str
-    provider_id: str | None
-    parts: int | None
-    attempts: int
-    sent_code: int | None
-    sent_status: str | None
-    delivered_code: int | None
-    delivered_status: str | None
-    submitted_at: float | None
-    sent_at: float | None
-    delivered_at: float | None
-
-
-def _batch(row: Any) -> Batch:
-    data = dict(row._mapping)
-    data["info"] = json.loads(data["info"] or "{}")
-    data["options"] = json.loads(data["options"] or "{}")
-    data["window"] = json.loads(data["window"] or "{}")
-    return Batch(**data)
-
-
-def _message(row: Any) -> Message:
-    return Message(**dict(row._mapping))
-
-
-class Store:
-    """Access to the database; safe to share between threads (each call takes its own connection)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = make_url(url)
-        self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        if self.is_sqlite and self.url.database:
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, pool_pre_ping=not self.is_sqlite)
-        if self.is_sqlite:
-            _tune_sqlite(self.engine)
-        # Reads begin DEFERRED so a long report never holds the write lock.
-        self.reader: Engine = self.engine.execution_options(readonly=True)
-        self._write_lock = threading.Lock()
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction. Writers of this process queue on a lock: SQLite's own busy handler
-        sleeps in steps of up to 100 ms, which would stall the dispatcher behind the receipt thread."""
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (alembic)."""
-        from alembic import command
-        from alembic.config import Config
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self._write() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+class Store(Database):
+    """The queries on the database; safe to share between threads (each call takes its own connection)."""
 
     # --- batches -------------------------------------------------------------------------------
 
     def create_batch(self, **values: Any) -> int:
-        values = _encode_json(values)
+        values = batch_values(values)
         with self._write() as conn:
             return int(conn.execute(batches.insert().values(**values)).inserted_primary_key[0])
 
     def update_batch(self, batch_id: int, **values: Any) -> None:
         with self._write() as conn:
-            conn.execute(update(batches).where(batches.c.id == batch_id).values(**_encode_json(values)))
+            conn.execute(update(batches).where(batches.c.id == batch_id).values(**batch_values(values)))
 
     def batch(self, batch_id: int) -> Batch:
         with self.reader.connect() as conn:
             row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
         if row is None:
             raise NotFound(f"no batch {batch_id}")
-        return _batch(row)
+        return batch_from_row(row)
 
     def find_batch(self, name: str, profile: str | None = None) -> Batch:
         """The newest batch whose file name (or final name) is `name`."""
@@ -169,7 +55,7 @@ class Store:
             row = conn.execute(query.order_by(batches.c.id.desc())).first()
         if row is None:
             raise NotFound(f"no batch named {name!r}" + (f" in profile {profile!r}" if profile else ""))
-        return _batch(row)
+        return batch_from_row(row)
 
     def name_taken(self, profile: str, name: str, exclude: int | None = None) -> bool:
         query = select(func.count()).where(
@@ -183,7 +69,7 @@ class Store:
         if states is not None:
             query = query.where(batches.c.state.in_(list(states)))
         with self.reader.connect() as conn:
-            return [_batch(row) for row in conn.execute(query)]
+            return [batch_from_row(row) for row in conn.execute(query)]
 
     # --- storing a file's rows -----------------------------------------------------------------
 
@@ -244,7 +130,7 @@ class Store:
             .order_by(batches.c.priority.desc(), batches.c.id)
         )
         with self.reader.connect() as conn:
-            return [_batch(row) for row in conn.execute(query)]
+            return [batch_from_row(row) for row in conn.execute(query)]
 
     def claim(self, batch_id: int, limit: int, now: float) -> list[Message]:
         """Mark up to `limit` queued messages SUBMITTING (committed before they go out) and return them."""
@@ -263,7 +149,7 @@ class Store:
                 .values(status=Status.SUBMITTING, attempts=messages.c.attempts + 1, submitted_at=now)
                 .returning(*messages.c)
             ).all()
-        return sorted((_message(row) for row in claimed), key=lambda m: m.id)
+        return sorted((message_from_row(row) for row in claimed), key=lambda m: m.id)
 
     def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float) -> None:
         """Commit what the provider answered; a receipt that arrived before its id is applied now."""
@@ -285,16 +171,7 @@ class Store:
                     submitting.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
                     accepted,
                 )
-                by_pid = {a["pid"]: a["mid"] for a in accepted}
-                early = conn.execute(
-                    select(receipts)
-                    .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(by_pid)))
-                    .order_by(receipts.c.id)
-                ).all()
-                for receipt in early:
-                    mid = by_pid[receipt.provider_id]
-                    conn.execute(update(receipts).where(receipts.c.id == receipt.id).values(message_id=mid))
-                    _apply_receipt(conn, (mid, Status.ACCEPTED, batch_id), receipt._mapping)
+                apply_early_receipts(conn, batch_id, {a["pid"]: a["mid"] for a in accepted})
             if refused:
                 conn.execute(
                     submitting.values(
@@ -412,25 +289,11 @@ class Store:
 
         Returns whether it matched a message. Returns only once committed.
         """
-        pid = receipt.provider_id.lower()
-        row = {
-            "provider_id": pid,
-            "at": receipt.at.timestamp(),
-            "sent_code": receipt.sent_code,
-            "sent_status": receipt.sent_status or None,
-            "delivered_code": receipt.delivered_code,
-            "delivered_status": receipt.delivered_status or None,
-            "raw": json.dumps(receipt.raw, default=str),
-            "received_at": now,
-        }
         with self._write() as conn:
-            target = conn.execute(_BY_PROVIDER_ID, {"pid": pid}).first()
-            conn.execute(receipts.insert(), {"message_id": target[0] if target else None, **row})
-            if target is not None:
-                _apply_receipt(conn, target, row)
-        if target is None:
-            log.debug("receipt for unknown id %s kept for later matching", pid)
-        return target is not None
+            matched = record_receipt(conn, receipt, now)
+        if not matched:
+            log.debug("receipt for unknown id %s kept for later matching", receipt.provider_id.lower())
+        return matched
 
     # --- reading for reports and status ----------------------------------------------------------
 
@@ -460,7 +323,7 @@ class Store:
             query = query.where(messages.c.status.in_(list(statuses)))
         with self.reader.connect() as conn:
             for row in conn.execute(query.execution_options(yield_per=5_000)):
-                yield _message(row)
+                yield message_from_row(row)
 
     def accepted(self, batch_id: int) -> int:
         """Messages the provider took (they have its id)."""
@@ -501,73 +364,6 @@ def _submitting(message_id: int) -> Any:
 def _code_name(reason: str) -> str:
     parts = reason.split(" ", 1)
     return parts[1] if len(parts) == 2 and parts[0].isdigit() else ""
-
-
-_BY_PROVIDER_ID = (
-    select(messages.c.id, messages.c.status, messages.c.batch_id)
-    .where(messages.c.provider_id == bindparam("pid"))
-    .order_by(messages.c.id.desc())
-    .limit(1)
-)
-
-
-def _apply_receipt(conn: Connection, message: Any, receipt: Any) -> None:
-    """Fold one receipt into its message (id, status, batch_id); a late, lower-level receipt never
-    moves the status back."""
-    message_id, current, batch_id = message
-    values: dict[str, Any] = {}
-    new_status: Status | None = None
-    if receipt["sent_code"] is not None:
-        values.update(sent_code=receipt["sent_code"], sent_status=receipt["sent_status"], sent_at=receipt["at"])
-        new_status = status_for_sent_code(receipt["sent_code"])
-    if receipt["delivered_code"] is not None:
-        values.update(
-            delivered_code=receipt["delivered_code"],
-            delivered_status=receipt["delivered_status"],
-            delivered_at=receipt["at"],
-        )
-        new_status = status_for_delivered_code(receipt["delivered_code"])
-    if new_status is not None and RANK[new_status] >= RANK[Status(current)] and current != Status.SUBMITTING:
-        values["status"] = new_status
-        if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):
-            code = receipt["delivered_code"] if receipt["delivered_code"] is not None else receipt["sent_code"]
-            name = receipt["delivered_status"] or receipt["sent_status"] or ""
-            values["reason"] = f"provider: {code} {name}".strip()
-    conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
-    conn.execute(_TOUCH_BATCH, {"bid": batch_id, "at": receipt["received_at"]})
-
-
-_TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
-
-
-def _encode_json(values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: json.dumps(v) if k in ("info", "options", "window") and not isinstance(v, str) else v
-        for k, v in values.items()
-    }
-
-
-def _tune_sqlite(engine: Engine) -> None:
-    """WAL, NORMAL sync, foreign keys, busy timeout; write transactions begin IMMEDIATE.
-
-    A deferred transaction that reads and then writes fails at once with "database is locked" when
-    another connection writes, whatever the busy timeout; IMMEDIATE takes the write lock up front.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # let the begin hook below issue BEGIN itself
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        readonly = conn.get_execution_options().get("readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 __all__ = ["Batch", "Message", "Store"]

@@ -27,6 +27,7 @@ SENT_SUCCESS = 2
 DELIVERED_SUCCESS = 4
 THREAD_NAME = "sandbox-receipts"
 MAX_RETRY_WAIT = 5.0  # seconds between receipt rounds while the handler keeps failing
+IDLE_WAIT = 5.0  # longest sleep of the receipt thread when nothing is outstanding
 
 #: The provider's state. Times are UTC ISO 8601 with microseconds (so text order is time order).
 #: A refused submission has no provider_id and a refused_code; an accepted one has a sent receipt and,
@@ -55,6 +56,12 @@ CREATE INDEX IF NOT EXISTS submission_delivered_pending ON submission (delivered
     WHERE delivered_acked = 0;
 """
 
+_PENDING = """
+SELECT 1 FROM submission WHERE sent_acked = 0 AND sent_due IS NOT NULL
+UNION ALL
+SELECT 1 FROM submission WHERE delivered_acked = 0 AND delivered_code IS NOT NULL AND delivered_due IS NOT NULL
+LIMIT 1
+"""
 _DUE = """
 SELECT due, level, provider_id, destination, correlation_id, sent_due, sent_code, delivered_code FROM (
     SELECT sent_due AS due, 0 AS level, * FROM submission
@@ -177,6 +184,11 @@ class SandboxState:
         with self._lock:
             return self._db.execute(_DUE, {"now": _stamp(now)}).fetchall()
 
+    def pending(self) -> bool:
+        """Whether any receipt is still to be acknowledged."""
+        with self._lock:
+            return self._db.execute(_PENDING).fetchone() is not None
+
     def acknowledge(self, provider_id: str, level: int) -> None:
         column = "delivered_acked" if level else "sent_acked"
         with self._write() as db:
@@ -206,6 +218,7 @@ class SandboxChannel:
         self._on_receipt: ReceiptHandler | None = None
         self._pump_lock = threading.Lock()  # one receipt round at a time (thread or a test's pump)
         self._stop = threading.Event()
+        self._sent = threading.Event()  # set by send(): receipts are coming
         self._thread: threading.Thread | None = None
         self._failing_rounds = 0
 
@@ -239,6 +252,7 @@ class SandboxChannel:
             state.record(rows)
         except sqlite3.Error as exc:  # closed under our feet, disk full, locked by another process
             raise TemporaryFailure(f"sandbox state {self.state_path} unavailable: {exc}") from exc
+        self._sent.set()
         outcomes: list[Outcome] = []
         for message, row in zip(messages, rows):
             if row["refused_code"] is not None:
@@ -304,6 +318,7 @@ class SandboxChannel:
             return
         self._closed = True
         self._stop.set()
+        self._sent.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         idle = self._pump_lock.acquire(timeout=1.0)
@@ -326,6 +341,16 @@ class SandboxChannel:
                 log.exception("sandbox: receipt round failed")
                 self._failing_rounds += 1
             wait = min(MAX_RETRY_WAIT, self.settings.pump_interval * 2 ** min(self._failing_rounds, 10))
+            if not self._failing_rounds:
+                self._idle()
+
+    def _idle(self) -> None:
+        """With no receipt outstanding, sleep until something is sent (or a while passes), not every
+        pump_interval: an idle daemon must cost next to nothing."""
+        self._sent.clear()
+        state = self._state
+        if state is not None and not self._closed and not state.pending():
+            self._sent.wait(IDLE_WAIT)
 
     def _submission(self, message: OutgoingMessage, now: datetime) -> dict[str, Any]:
         row: dict[str, Any] = {
