@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import csv
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from remessa import config
+from remessa.daemon import Daemon
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
+    """Poll `predicate` until it holds (a deadline, never a bare sleep-and-hope)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    """A NAME.report.csv as the user reads it: one dict per line, keyed by the header."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter=";"))
+
+
+@pytest.fixture
+def running(settings: config.Settings) -> Iterator[Daemon]:
+    """A daemon running its real loop in a thread (real watchdog observer), stopped at the end."""
+    settings.daemon.spool.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(settings)
+    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    thread.start()
+    wait_for(lambda: (settings.daemon.spool / "default" / "inbox").exists())
+    yield daemon
+    daemon.stop()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
 
 
 def toml_value(value: Any) -> str:
@@ -46,6 +80,7 @@ def make_config(tmp_path: Path):
     ) -> Path:
         tables: dict[str, dict[str, Any]] = {
             "daemon": {"spool": str(tmp_path / "spool"), "settle_seconds": 0.2, "poll_seconds": 0.05,
+                       "idle_seconds": 0.5,
                        **(daemon or {})},
             "providers.sandbox": {"type": "sandbox", "sent_delay": 0.01, "delivered_delay": 0.02,
                                   **(sandbox or {})},

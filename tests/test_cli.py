@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -12,16 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import read_report
 
 from remessa import config, store
 from remessa.cli import main
 from remessa.daemon import Daemon
 from remessa.validate import Validator
-
-
-def _report(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter=";"))
 
 
 def _drop(settings: config.Settings, name: str, data: bytes) -> None:
@@ -53,7 +48,7 @@ def test_an_interrupted_load_resumes_without_storing_rows_twice(
 
     monkeypatch.setattr(Validator, "check", real_check)
     Daemon(settings).run(once=True)
-    report = _report(settings.daemon.spool / "default" / "success" / "lote.txt.report.csv")
+    report = read_report(settings.daemon.spool / "default" / "success" / "lote.txt.report.csv")
     assert [int(r["line"]) for r in report] == list(range(1, 51))
     assert {r["status"] for r in report} == {"DELIVERED"}
     assert len(Daemon(settings).store.batches()) == 1
@@ -66,7 +61,7 @@ def test_windows_1252_file_is_read_and_the_summary_says_so(settings: config.Sett
     summary = json.loads((folder / "cp.txt.summary.json").read_text(encoding="utf-8"))
     assert summary["encoding"] == "cp1252"
     assert any("Windows-1252" in note for note in summary["notes"])
-    assert _report(folder / "cp.txt.report.csv")[0]["status"] == "DELIVERED"
+    assert read_report(folder / "cp.txt.report.csv")[0]["status"] == "DELIVERED"
 
 
 def test_sigterm_stops_the_daemon_cleanly(make_config) -> None:
@@ -107,7 +102,7 @@ def test_validate_prints_rows_counts_and_reasons(
     assert "3;5511987654322;QUEUED;2;GSM7;" in out
     assert '4;2312312;INVALID;;;invalid_destination: "2312312" is not a mobile number' in out
     assert "# QUEUED: 2" in out and "# INVALID: 1" in out and "#   invalid_destination: 1" in out
-    written = _report(out_report)
+    written = read_report(out_report)
     assert [(r["line"], r["status"], r["parts"]) for r in written] == [
         ("2", "QUEUED", "1"), ("3", "QUEUED", "2"), ("4", "INVALID", ""),
     ]

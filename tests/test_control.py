@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from conftest import read_report, wait_for
 
 from remessa import config
 from remessa.cli import main
 from remessa.daemon import Daemon
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -32,17 +22,6 @@ def settings(make_config) -> config.Settings:
         profiles={"default": {"chunk_size": 10}},
         sandbox={"rate": 100.0, "refuse": {}, "fail": {}},
     ))
-
-
-@pytest.fixture
-def daemon(settings: config.Settings) -> Iterator[Daemon]:
-    daemon = Daemon(settings)
-    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-    thread.start()
-    wait_for(lambda: (settings.daemon.spool / "default" / "inbox").exists())
-    yield daemon
-    daemon.stop()
-    thread.join(timeout=20)
 
 
 def drop(settings: config.Settings, name: str, rows: int, sidecar: dict | None = None) -> None:
@@ -72,13 +51,13 @@ def status_of(settings: config.Settings, capsys: pytest.CaptureFixture[str], nam
     return next(row for row in json.loads(capsys.readouterr().out) if row["name"] == name)
 
 
-def test_pause_then_resume_a_running_batch(daemon: Daemon, settings: config.Settings, capsys) -> None:
+def test_pause_then_resume_a_running_batch(running: Daemon, settings: config.Settings, capsys) -> None:
     drop(settings, "lote.txt", 600)
-    wait_for(lambda: sent(daemon, "lote.txt") >= 50)
+    wait_for(lambda: sent(running, "lote.txt") >= 50)
     assert cli(settings, "pause", "lote.txt") == 0
     # Once the chunk in flight is answered, nothing more goes out.
     previous = -1
-    while (current := sent(daemon, "lote.txt")) != previous:
+    while (current := sent(running, "lote.txt")) != previous:
         previous = current
         time.sleep(1.0)
     assert current < 600
@@ -90,15 +69,14 @@ def test_pause_then_resume_a_running_batch(daemon: Daemon, settings: config.Sett
     assert json.loads(summary.read_text())["counts"]["DELIVERED"] == 600
 
 
-def test_cancel_expires_the_unsent_rows_and_writes_the_report(daemon: Daemon, settings: config.Settings) -> None:
+def test_cancel_expires_the_unsent_rows_and_writes_the_report(running: Daemon, settings: config.Settings) -> None:
     drop(settings, "lote.txt", 600)
-    wait_for(lambda: sent(daemon, "lote.txt") >= 50)
+    wait_for(lambda: sent(running, "lote.txt") >= 50)
     assert cli(settings, "cancel", "lote.txt") == 0
     folder = settings.daemon.spool / "default" / "success"
     summary = folder / "lote.txt.summary.json"
     wait_for(lambda: summary.exists() and json.loads(summary.read_text())["state"] == "SETTLED")
-    with open(folder / "lote.txt.report.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter=";"))
+    rows = read_report(folder / "lote.txt.report.csv")
     cancelled = [r for r in rows if r["status"] == "EXPIRED"]
     assert cancelled and all(r["reason"].startswith("cancelled: by an operator at ") for r in cancelled)
     assert len(cancelled) + len([r for r in rows if r["status"] == "DELIVERED"]) == 600
@@ -108,11 +86,11 @@ def test_cancel_expires_the_unsent_rows_and_writes_the_report(daemon: Daemon, se
 
 
 def test_status_shows_a_waiting_batch_with_its_next_opening_and_eta(
-    daemon: Daemon, settings: config.Settings, capsys
+    running: Daemon, settings: config.Settings, capsys
 ) -> None:
     later = (datetime.now(UTC) + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     drop(settings, "noite.txt", 20, {"timeWindow": [later.hour], "timeZone": "UTC"})
-    wait_for(lambda: daemon.store.batches() and daemon.store.batches()[0].state == "QUEUED")
+    wait_for(lambda: running.store.batches() and running.store.batches()[0].state == "QUEUED")
     row = status_of(settings, capsys, "noite.txt")
     assert row["state"] == "WAITING" and row["done"] == 0 and row["rows"] == 20
     assert datetime.fromisoformat(row["nextOpening"]) == later

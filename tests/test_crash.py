@@ -3,7 +3,6 @@ acknowledged was submitted twice (counted on the sandbox provider's own side).""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import read_report
 
 from remessa import config
 from remessa.channels.sandbox import submission_counts
@@ -59,8 +59,7 @@ def test_sigkill_mid_batch_then_restart(make_config, policy: str) -> None:
     subprocess.run([*command, "--once"], check=True, timeout=120)
 
     success = settings.daemon.spool / "default" / "success"
-    with open(success / "lote.txt.report.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter=";"))
+    rows = read_report(success / "lote.txt.report.csv")
     assert sorted(int(r["line"]) for r in rows) == list(range(1, ROWS + 1))  # every row exactly once
 
     counts = submission_counts(state)

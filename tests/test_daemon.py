@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import read_report, wait_for
 
 from remessa import config
 from remessa.daemon import Daemon
@@ -23,11 +21,6 @@ SMS = """numero;texto;correlationId(opcional);
 5511987650104;não entregue;;
 EOF
 """
-
-
-def read_report(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter=";"))
 
 
 def run_once(settings: config.Settings) -> None:
@@ -43,28 +36,6 @@ def drop(settings: config.Settings, name: str, content: str | bytes, profile: st
     target = inbox / name
     os.rename(tmp, target)
     return target
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def running(settings: config.Settings) -> Iterator[Daemon]:
-    """A daemon running its loop in a thread (real watchdog observer), stopped at the end."""
-    settings.daemon.spool.mkdir(parents=True, exist_ok=True)
-    daemon = Daemon(settings)
-    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-    thread.start()
-    wait_for(lambda: (settings.daemon.spool / "default" / "inbox").exists())
-    yield daemon
-    daemon.stop()
-    thread.join(timeout=10)
-    assert not thread.is_alive()
 
 
 def test_sms_file_ends_in_success_with_a_line_per_row(settings: config.Settings) -> None:

@@ -6,7 +6,6 @@ chunk goes out at a later instant, and receipts are pumped explicitly (no sleepi
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import read_report
 
 from remessa import config, daemon as daemon_module
 from remessa.channels.sandbox import submission_counts
@@ -102,8 +102,7 @@ def report(settings: config.Settings, name: str, profile: str = "default") -> tu
     for outcome in ("success", "error"):
         path = settings.daemon.spool / profile / outcome / f"{name}.report.csv"
         if path.exists():
-            with open(path, encoding="utf-8", newline="") as f:
-                return outcome, list(csv.DictReader(f, delimiter=";"))
+            return outcome, read_report(path)
     raise AssertionError(f"no report for {name}")
 
 

@@ -290,13 +290,8 @@ def resolve_start(options: BatchOptions, received: dt.datetime, zone: ZoneInfo) 
     one, its first run); ``scheduled_at`` is Unix time in seconds, or in milliseconds above 10**11, since the
     provider's JSON uses both; ``delayed_in_minutes`` counts from ``received``.
     """
-    if options.scheduled_date:
-        return _local_option(options.scheduled_date, zone, "scheduledDate")
-    if options.scheduled_at is not None:
-        return _epoch(options.scheduled_at)
-    if options.delayed_in_minutes is not None:
-        return _utc(received, "received") + dt.timedelta(minutes=options.delayed_in_minutes)
-    return None
+    return _resolve(options.scheduled_date, options.scheduled_at, options.delayed_in_minutes,
+                    "scheduledDate", received, zone)
 
 
 def resolve_expiry(options: BatchOptions, received: dt.datetime, zone: ZoneInfo) -> dt.datetime | None:
@@ -305,12 +300,20 @@ def resolve_expiry(options: BatchOptions, received: dt.datetime, zone: ZoneInfo)
     Same rules as ``resolve_start``: ``expires_date`` local, ``expires_at`` epoch seconds or milliseconds (above
     10**11), ``expires_in_minutes`` from ``received``.
     """
-    if options.expires_date:
-        return _local_option(options.expires_date, zone, "expiresDate")
-    if options.expires_at is not None:
-        return _epoch(options.expires_at)
-    if options.expires_in_minutes is not None:
-        return _utc(received, "received") + dt.timedelta(minutes=options.expires_in_minutes)
+    return _resolve(options.expires_date, options.expires_at, options.expires_in_minutes,
+                    "expiresDate", received, zone)
+
+
+def _resolve(
+    local: str, epoch: int | None, minutes: int | None, key: str, received: dt.datetime, zone: ZoneInfo
+) -> dt.datetime | None:
+    """One of the provider's three mutually exclusive forms: a local date, an epoch, minutes from receipt."""
+    if local:
+        return _local_option(local, zone, key)
+    if epoch is not None:
+        return _epoch(epoch)
+    if minutes is not None:
+        return _utc(received, "received") + dt.timedelta(minutes=minutes)
     return None
 
 
