@@ -179,7 +179,9 @@ def _status(settings: config.Settings, args: argparse.Namespace) -> int:
     store = Store(settings.daemon.database_url)
     try:
         store.migrate()
-        rows = [_batch_status(settings, store, batch) for batch in store.batches()]
+        queued = store.queued()
+        waiting = store.batches(["QUEUED"])
+        rows = [_batch_status(settings, store, batch, queued, waiting) for batch in store.batches()]
     finally:
         store.close()
     if args.json:
@@ -193,7 +195,9 @@ def _status(settings: config.Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _batch_status(settings: config.Settings, store: Any, batch: Any) -> dict[str, Any]:
+def _batch_status(
+    settings: config.Settings, store: Any, batch: Any, queued: dict[int, int], waiting: list[Any]
+) -> dict[str, Any]:
     """One batch as `status` shows it: state (SENDING, WAITING or PAUSED while queued), progress,
     next window opening and ETA, in the batch's time zone."""
     import time
@@ -215,7 +219,7 @@ def _batch_status(settings: config.Settings, store: Any, batch: Any) -> dict[str
         opening = upcoming.astimezone(zone).isoformat(timespec="seconds") if upcoming else None
         provider = settings.providers.get(batch.provider)
         rate = capacity(provider.settings) if provider else 100.0
-        finish, _ = estimate(batch, store.queued(), store.batches(["QUEUED"]), rate, now)
+        finish, _ = estimate(batch, queued, waiting, rate, now)
         eta = finish.astimezone(zone).isoformat(timespec="seconds") if finish else None
     return {
         "id": batch.id, "profile": batch.profile, "name": batch.name, "state": state,

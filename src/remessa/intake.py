@@ -100,8 +100,8 @@ class Intake:
         except Exception as exc:  # loop boundary: a bug must not crash-loop the daemon on one file
             log.exception("batch %d: unexpected error while loading %s", batch.id, path.name)
             self.store.discard_messages(batch.id)
-            error = BatchFileError("internal_error", f"{path.name}: {type(exc).__name__}: {exc}")
-            return self._fail(batch.id, path, error, now)
+            failure = BatchFileError("internal_error", f"{path.name}: {type(exc).__name__}: {exc}")
+            return self._fail(batch.id, path, failure, now)
         self.store.update_batch(batch.id, state=BatchState.QUEUED, changed_at=now)
         loaded = self.store.batch(batch.id)
         log.info("batch %d: stored %d rows (%d new) from %s", batch.id, loaded.rows, stored, path.name)

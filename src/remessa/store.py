@@ -92,7 +92,7 @@ class Store(Database):
 
     def _insert_chunk(self, batch_id: int, sql: str, chunk: list[tuple[Any, ...]]) -> int:
         with self._write() as conn:
-            conn.exec_driver_sql(sql, chunk)  # type: ignore[arg-type]
+            conn.exec_driver_sql(sql, chunk)
             conn.execute(
                 update(batches)
                 .where(batches.c.id == batch_id)
@@ -153,7 +153,7 @@ class Store(Database):
 
     def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float) -> None:
         """Commit what the provider answered; a receipt that arrived before its id is applied now."""
-        accepted = [
+        accepted: list[dict[str, Any]] = [
             {"mid": o.message_id, "pid": o.provider_id.lower(), "parts": o.parts}
             for o in outcomes if isinstance(o, Accepted)
         ]

@@ -254,7 +254,7 @@ class SandboxChannel:
             raise TemporaryFailure(f"sandbox state {self.state_path} unavailable: {exc}") from exc
         self._sent.set()
         outcomes: list[Outcome] = []
-        for message, row in zip(messages, rows):
+        for message, row in zip(messages, rows, strict=True):
             if row["refused_code"] is not None:
                 code = row["refused_code"]
                 reason = f"{code} {SENT_CODES[code]}"

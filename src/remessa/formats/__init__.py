@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from remessa.formats.source import Source, sniff
 
@@ -89,9 +89,6 @@ class Parsed:
 
     info: FileInfo
     rows: Iterator[Row]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"format": self.info.format, "encoding": self.info.encoding}
 
 
 class Parser(Protocol):
