@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from remessa.channels import Accepted, Receipt, Rejected
+from remessa.channels import Accepted, InDoubt, Receipt, Rejected
 from remessa.status import BatchState, Status
 from remessa.store import Store
 
@@ -139,3 +139,17 @@ def test_in_flight_policies_after_a_crash(db: Store) -> None:
     assert db.recover_in_flight(3.0) == {retry: ("retry", 2), unknown: ("unknown", 2)}
     assert db.counts(retry) == {"QUEUED": 2} and db.counts(unknown) == {"UNKNOWN": 2}
     assert all(m.reason.startswith("in_flight_unknown:") for m in db.messages(unknown))
+
+
+def test_in_doubt_outcomes_follow_the_batch_policy(db: Store) -> None:
+    retry = _batch(db, 1, "r.txt")
+    unknown = _batch(db, 1, "u.txt")
+    db.update_batch(unknown, in_flight="unknown")
+    for batch_id in (retry, unknown):
+        (message,) = db.claim(batch_id, 1, 2.0)
+        db.record_outcomes(batch_id, [InDoubt(message.id, "connection lost before submit_sm_resp")], 3.0)
+    (again,) = list(db.messages(retry))
+    (lost,) = list(db.messages(unknown))
+    assert again.status == Status.QUEUED
+    assert again.reason == "in_flight_retried: connection lost before submit_sm_resp; submitted again"
+    assert lost.status == Status.UNKNOWN and lost.reason.startswith("in_flight_unknown: connection lost")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa import schema
-from remessa.channels import Accepted, Outcome, Receipt, Rejected
+from remessa.channels import Accepted, InDoubt, Outcome, Receipt, Rejected
 from remessa.database import Database
 from remessa.errors import NotFound
 from remessa.receipts import apply_early_receipts, record_receipt
@@ -162,6 +162,7 @@ class Store(Database):
             for o in outcomes if isinstance(o, Rejected) and o.permanent
         ]
         retry = [{"mid": o.message_id, "reason": o.reason} for o in outcomes if isinstance(o, Rejected) and not o.permanent]
+        doubtful = [o for o in outcomes if isinstance(o, InDoubt)]
         submitting = update(messages).where(
             messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING
         )
@@ -182,6 +183,10 @@ class Store(Database):
                 )
             if retry:
                 conn.execute(submitting.values(status=Status.QUEUED, reason=bindparam("reason")), retry)
+            if doubtful:
+                policy = conn.execute(select(batches.c.in_flight).where(batches.c.id == batch_id)).scalar_one()
+                for outcome in doubtful:
+                    conn.execute(_submitting(outcome.message_id).values(**in_doubt(policy, outcome.reason)))
             self._touch_submit(conn, batch_id, now)
 
     def release(self, message_ids: Sequence[int], reason: str = "") -> None:
@@ -262,17 +267,7 @@ class Store(Database):
                 .group_by(messages.c.batch_id, batches.c.in_flight)
             ).all()
             for batch_id, policy, count in rows:
-                if policy == "unknown":
-                    values = {
-                        "status": Status.UNKNOWN,
-                        "reason": "in_flight_unknown: being submitted when remessa stopped; "
-                        "it may or may not have been sent",
-                    }
-                else:
-                    values = {
-                        "status": Status.QUEUED,
-                        "reason": "in_flight_retried: being submitted when remessa stopped; submitted again",
-                    }
+                values = in_doubt(policy, "being submitted when remessa stopped")
                 conn.execute(
                     update(messages)
                     .where(messages.c.batch_id == batch_id, messages.c.status == Status.SUBMITTING)
@@ -354,6 +349,14 @@ class Store(Database):
         query = select(func.count()).where(messages.c.batch_id == batch_id, messages.c.status.in_(list(PENDING)))
         with self.reader.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+
+def in_doubt(policy: str, why: str) -> dict[str, Any]:
+    """What becomes of a message that may or may not have reached the provider, by in_flight policy:
+    `retry` queues it again (a duplicate is possible), `unknown` reports it UNKNOWN and never resends."""
+    if policy == "unknown":
+        return {"status": Status.UNKNOWN, "reason": f"in_flight_unknown: {why}; it may or may not have been sent"}
+    return {"status": Status.QUEUED, "reason": f"in_flight_retried: {why}; submitted again"}
 
 
 def _submitting(message_id: int) -> Any:

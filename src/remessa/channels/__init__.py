@@ -1,7 +1,8 @@
 """The Channel protocol every delivery channel implements, the records it exchanges, and the registry.
 
 A channel is opened once with a receipt callback, receives messages in chunks through ``send`` and returns
-one Outcome per message; a per-message refusal is a returned ``Rejected``, a failure of the whole call
+one Outcome per message; a per-message refusal is a returned ``Rejected``, a message whose fate is unknown
+(connection lost mid-flight) an ``InDoubt``; a failure of the whole call
 raises ``TemporaryFailure`` or ``PermanentFailure`` (see remessa.errors).
 """
 
@@ -48,7 +49,16 @@ class Rejected:
     code: int | None = None
 
 
-Outcome = Accepted | Rejected
+@dataclass(frozen=True)
+class InDoubt:
+    """The message may or may not have reached the provider (connection lost or no answer in time);
+    the batch's in_flight policy decides: submit it again, or report it UNKNOWN."""
+
+    message_id: int
+    reason: str  # e.g. "connection to smpp-messaging.wavy.global lost before submit_sm_resp"
+
+
+Outcome = Accepted | Rejected | InDoubt
 
 
 @dataclass(frozen=True)
