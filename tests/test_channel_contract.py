@@ -15,7 +15,12 @@ import pytest
 
 from remessa.channels import Accepted, Channel, OutgoingMessage, Receipt, Rejected
 from remessa.channels.sandbox import SandboxChannel, SandboxSettings
+from remessa.channels.smpp import SmppChannel, SmppSettings
 from remessa.errors import TemporaryFailure
+from remessa.sandbox import pdu
+from remessa.sandbox.smsc import Smsc, SmscConfig
+
+from conftest import wait_for
 
 
 @dataclass
@@ -46,7 +51,28 @@ def sandbox_rig(tmp_path: Path) -> Iterator[Rig]:
         channel.close()
 
 
-RIGS: list[Callable[[Path], contextlib.AbstractContextManager[Rig]]] = [sandbox_rig]
+@contextlib.contextmanager
+def smpp_rig(tmp_path: Path) -> Iterator[Rig]:
+    # SMPP refuses at submit with a command_status: ESME_RINVDSTADR, which the channel reports as 202.
+    # The sent receipt is redelivered (0.1 s) before the delivery receipt is due (0.3 s), so order holds.
+    config = SmscConfig(system_type="MovileSMSC", sent_receipt_delay=0.02, delivery_receipt_delay=0.3,
+                        redeliver_after=0.1, reject_destinations={"5511999990202": pdu.ESME_RINVDSTADR},
+                        undeliverable_destinations=("5511999990104",))
+    with Smsc(config) as smsc:
+        settings = SmppSettings(port=smsc.port, system_id="remessa", password="secret", source_addr="Loja",
+                                enquire_link=5.0, response_timeout=2.0, allow_short_timers=True)
+        channel = SmppChannel(settings, spool=tmp_path)
+
+        def settle() -> None:  # every receipt of every accepted message acknowledged (so handed over)
+            wait_for(lambda: smsc.stats().deliver_sm_acked >= 2 * smsc.stats().accepted, timeout=10)
+
+        try:
+            yield Rig(channel, "5511999990202", 202, "5511999990104", 104, settle)
+        finally:
+            channel.close()
+
+
+RIGS: list[Callable[[Path], contextlib.AbstractContextManager[Rig]]] = [sandbox_rig, smpp_rig]
 
 
 @pytest.fixture(params=RIGS, ids=lambda factory: factory.__name__.removesuffix("_rig"))

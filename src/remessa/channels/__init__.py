@@ -109,9 +109,12 @@ def capacity(settings: Any) -> float:
 
 
 def _registry() -> dict[str, ChannelType]:
-    from remessa.channels import sandbox
+    from remessa.channels import sandbox, smpp
 
-    return {"sandbox": ChannelType(sandbox.SandboxSettings, sandbox.SandboxChannel)}
+    return {
+        "sandbox": ChannelType(sandbox.SandboxSettings, sandbox.SandboxChannel),
+        "smpp": ChannelType(smpp.SmppSettings, smpp.SmppChannel),
+    }
 
 
 CHANNEL_TYPES: dict[str, ChannelType] = _registry()

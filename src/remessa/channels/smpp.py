@@ -1,0 +1,366 @@
+"""The SMPP 3.4 channel: a pool of transceiver binds (seed 002, "API SMPP"), each its own thread (smpp_bind).
+
+send() encodes and splits each message (smpp_text), hands it to one bind and waits for every outcome;
+receipts from deliver_sm go to on_receipt before they are acknowledged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from remessa.channels import (
+    Accepted, InDoubt, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected,
+)
+from remessa.channels import smpp_text
+from remessa.channels.smpp_bind import ESME_ROK, ESME_RINVCMDLEN, ESME_RSYSERR, Bind, BindConfig, Job, status_name
+from remessa.channels.smpp_receipt import is_receipt, receipt_from_deliver
+from remessa.errors import PermanentFailure, TemporaryFailure
+from remessa.status import SENT_CODES
+
+log = logging.getLogger(__name__)
+
+AUTO = -1  # source_ton / source_npi: 5/0 for an alphanumeric source_addr, else 1/1
+REMEMBERED_IDS = 200_000  # provider ids kept to map part ids and correlation ids onto receipts
+#: submit-time statuses that name the same fault as one of the provider's sent codes (so reports agree
+#: whichever channel refused the message).
+PROVIDER_CODES = {0x0B: 202}  # ESME_RINVDSTADR -> 202 INVALID_DESTINATION_NUMBER
+#: submit-time statuses that may succeed if the message is sent again later.
+TEMPORARY_STATUSES = {0x04, 0x08, 0x14, 0x58, 0x64}  # RINVBNDSTS RSYSERR RMSGQFUL RTHROTTLED RX_T_APPN
+
+
+@dataclass(frozen=True)
+class SmppSettings:
+    """A ``[providers.NAME]`` table of type ``smpp``. Times in seconds; `rate` is submits/s per bind."""
+
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = ""
+    password: str = ""  # at most 8 characters (SMPP 3.4)
+    system_type: str = "MovileSMSC"
+    binds: int = 4
+    window: int = 10
+    rate: float = 80.0
+    enquire_link: float = 45.0
+    response_timeout: float = 10.0
+    tls: bool = False
+    ca_file: str = ""  # PEM bundle to trust instead of the system's
+    source_addr: str = ""
+    source_ton: int = AUTO
+    source_npi: int = AUTO
+    dest_ton: int = 1
+    dest_npi: int = 1
+    validity_hours: int = 24  # 0: the SMSC's default
+    encoding: str = "auto"  # auto | gsm7 | latin1 | ucs2
+    transliterate: bool = False
+    sixteen_bit_reference: bool = False
+    registered_delivery: bool = True
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    allow_short_timers: bool = False  # tests only: lift the provider's 30-59 s enquire_link range
+
+    def __post_init__(self) -> None:
+        if not self.allow_short_timers and not 30 <= self.enquire_link <= 59:
+            raise ValueError("enquire_link must be between 30 and 59 seconds (the provider's range)")
+        if len(self.password) > 8:
+            raise ValueError("password: SMPP 3.4 allows at most 8 characters")
+        if self.encoding not in smpp_text.MODES:
+            raise ValueError(f"encoding must be one of {', '.join(smpp_text.MODES)}")
+        for name in ("binds", "window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("rate", "response_timeout", "reconnect_min", "reconnect_max"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not 0 <= self.validity_hours <= 99 * 24:
+            raise ValueError("validity_hours must be between 0 and 2376")
+
+    def source(self) -> tuple[int, int]:
+        """(TON, NPI) of source_addr: as configured, else 5/0 (alphanumeric) or 1/1 (international)."""
+        alphanumeric = any(c.isalpha() for c in self.source_addr)
+        ton = self.source_ton if self.source_ton != AUTO else (5 if alphanumeric else 1)
+        npi = self.source_npi if self.source_npi != AUTO else (0 if alphanumeric else 1)
+        return ton, npi
+
+
+def validity_period(hours: int) -> str:
+    """The relative SMPP time `YYMMDDhhmmss000R` for `hours`; empty for 0 (the SMSC's default)."""
+    if hours <= 0:
+        return ""
+    return f"0000{hours // 24:02d}{hours % 24:02d}0000000R"
+
+
+def refusal(message_id: int, status: int) -> Rejected:
+    """The Rejected for a submit_sm_resp error `status`."""
+    code = PROVIDER_CODES.get(status)
+    if code is not None:
+        return Rejected(message_id, f"{code} {SENT_CODES[code]}", permanent=True, code=code)
+    return Rejected(message_id, status_name(status), permanent=status not in TEMPORARY_STATUSES)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Call:
+    """The jobs of one send() call and a condition to wait for their outcomes."""
+
+    def __init__(self, count: int) -> None:
+        self.outcomes: dict[int, Outcome] = {}  # by position in the call
+        self.count = count
+        self.changed = threading.Condition()
+
+
+class SmppChannel:
+    """A Channel over a pool of SMPP transceiver binds; see SmppSettings."""
+
+    def __init__(self, settings: SmppSettings, *, spool: Path | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._binds: list[Bind] = []
+        self._on_receipt: ReceiptHandler | None = None
+        self._references = smpp_text.References()
+        self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()  # part id -> (first part id, correlation)
+        self._ids_lock = threading.Lock()
+        self._spread = itertools.count()
+        self._state = "new"  # new | open | closed
+
+    # --- Channel ------------------------------------------------------------------------------------------
+    def open(self, on_receipt: ReceiptHandler) -> None:
+        """Start the binds; return after each has tried once, if at least one is bound.
+
+        Raises PermanentFailure when every bind is refused for good (credentials, TLS certificate),
+        TemporaryFailure when none could bind within response_timeout (refused connection, no answer).
+        """
+        if self._state != "new":
+            raise RuntimeError("an SMPP channel is opened once")
+        self._on_receipt = on_receipt
+        self._state = "open"
+        config = self._bind_config()
+        self._binds = [Bind(n, config, self._deliver) for n in range(1, self.settings.binds + 1)]
+        for bind in self._binds:
+            bind.start()
+        deadline = time.monotonic() + self.settings.response_timeout + 1.0
+        while not all(b.attempted.is_set() for b in self._binds) and time.monotonic() < deadline:
+            time.sleep(0.01)  # every bind's first attempt: the pool starts whole, or we know why not
+        if not any(b.bound.is_set() for b in self._binds):
+            errors = [b.last_error for b in self._binds if b.last_error is not None]
+            self.close()
+            if errors and all(e.permanent for e in errors):
+                raise PermanentFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {errors[0]}")
+            detail = errors[0] if errors else "no bind_transceiver_resp in time"
+            raise TemporaryFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {detail}")
+        log.info("smpp channel open to %s:%d with %d binds", self.settings.host, self.settings.port,
+                 len(self._binds))
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+        """Submit `messages` over the bound binds; one Outcome per message, in order.
+
+        Raises TemporaryFailure when closed or when no bind is up within response_timeout,
+        PermanentFailure when every bind is refused for good.
+        """
+        if self._state != "open":
+            raise TemporaryFailure(f"SMPP channel is {'closed' if self._state == 'closed' else 'not open'}")
+        if not messages:
+            return []
+        binds = self._live_binds()
+        call = _Call(len(messages))
+        jobs: list[Job | None] = []
+        for position, message in enumerate(messages):
+            job = self._job(message, call, position)
+            jobs.append(job)
+            if job is not None:
+                binds[next(self._spread) % len(binds)].submit(job)
+        self._wait(call, jobs, messages)
+        return [call.outcomes[i] for i in range(len(messages))]
+
+    def close(self) -> None:
+        """Stop taking work, wait (at most response_timeout) for outstanding answers, unbind; idempotent."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        stoppers = [threading.Thread(target=b.stop, args=(self.settings.response_timeout,), name="smpp-close")
+                    for b in self._binds]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        log.info("smpp channel to %s:%d closed", self.settings.host, self.settings.port)
+
+    # --- sending ------------------------------------------------------------------------------------------
+    def _bind_config(self) -> BindConfig:
+        s = self.settings
+        context = None
+        if s.tls:
+            context = ssl.create_default_context(cafile=s.ca_file or None)
+        return BindConfig(s.host, s.port, s.system_id, s.password, s.system_type, s.window, s.rate,
+                          s.enquire_link, s.response_timeout, s.reconnect_min, s.reconnect_max, context)
+
+    def _live_binds(self) -> list[Bind]:
+        deadline = time.monotonic() + self.settings.response_timeout
+        while True:
+            live = [b for b in self._binds if b.bound.is_set()]
+            if live:
+                return live
+            errors = [b.last_error for b in self._binds if b.last_error is not None]
+            if errors and len(errors) == len(self._binds) and all(e.permanent for e in errors):
+                raise PermanentFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {errors[0]}")
+            if time.monotonic() > deadline:
+                raise TemporaryFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: no bind up"
+                                       f" ({errors[0] if errors else 'reconnecting'})")
+            time.sleep(0.01)
+
+    def _job(self, message: OutgoingMessage, call: _Call, position: int) -> Job | None:
+        """The Job for `message`, or None after recording its Rejected (it cannot go over SMPP)."""
+        s = self.settings
+        if message.kind != "sms":
+            call.outcomes[position] = Rejected(message.id, f"SMPP carries SMS only, not {message.kind}")
+            return None
+        try:
+            encoding, text = smpp_text.choose(message.text, s.encoding, s.transliterate, message.flash)
+            parts = smpp_text.split(text, encoding, 0, s.sixteen_bit_reference)
+            if len(parts) > 1:
+                reference = self._references.next(message.destination, s.sixteen_bit_reference)
+                parts = smpp_text.split(text, encoding, reference, s.sixteen_bit_reference)
+            coding = smpp_text.data_coding(encoding, message.flash)
+        except ValueError as exc:
+            call.outcomes[position] = Rejected(message.id, f"text cannot be sent: {exc}")
+            return None
+        ton, npi = s.source()
+        fields = {
+            "source_addr_ton": ton, "source_addr_npi": npi, "source_addr": s.source_addr,
+            "dest_addr_ton": s.dest_ton, "dest_addr_npi": s.dest_npi, "destination_addr": message.destination,
+            "esm_class": smpp_text.ESM_CLASS_UDHI if len(parts) > 1 else 0, "data_coding": coding,
+            "validity_period": validity_period(s.validity_hours),
+            "registered_delivery": 1 if s.registered_delivery else 0,
+        }
+
+        def done(job: Job, kind: str, status: int | None) -> None:
+            self._finish(call, position, message, job, kind, status)
+
+        return Job(message.id, message.destination, parts, fields, done)
+
+    def _finish(self, call: _Call, position: int, message: OutgoingMessage, job: Job, kind: str,
+                status: int | None) -> None:
+        """Record the outcome of one job (first report wins); called on bind threads and by _wait."""
+        where = f"{self.settings.host}:{self.settings.port}"
+        if kind == "ok":
+            outcome: Outcome = Accepted(message.id, job.ids[0], parts=len(job.parts))
+            self._remember(job.ids, message.correlation_id)
+        elif kind == "refused" and status is not None:
+            outcome = refusal(message.id, status)
+            if job.started:  # a later part refused after earlier ones went: they may be delivered alone
+                outcome = InDoubt(message.id, f"part {len(job.ids) + 1} refused ({status_name(status)})"
+                                              f" after {len(job.ids)} accepted")
+        elif kind == "not_sent":
+            outcome = Rejected(message.id, f"not submitted: SMPP channel to {where} closed", permanent=False)
+        elif kind == "no_response":
+            outcome = InDoubt(message.id, f"no submit_sm_resp from {where} within"
+                                          f" {self.settings.response_timeout:g} s")
+        else:
+            outcome = InDoubt(message.id, f"connection to {where} lost before submit_sm_resp")
+        with call.changed:
+            if position in call.outcomes:
+                return
+            call.outcomes[position] = outcome
+            job.abandoned = True
+            call.changed.notify_all()
+        log.debug("smpp: message %d -> %s", message.id, outcome)
+
+    def _wait(self, call: _Call, jobs: list[Job | None], messages: Sequence[OutgoingMessage]) -> None:
+        """Until every message has an outcome, or nothing progressed for response_timeout (plus the time
+        the rate needs for what is queued): then the rest are InDoubt (started) or not submitted."""
+        patience = self.settings.response_timeout + 1.0
+        with call.changed:
+            seen, deadline = len(call.outcomes), time.monotonic() + patience
+            while len(call.outcomes) < call.count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                call.changed.wait(left)
+                if len(call.outcomes) > seen:
+                    seen, deadline = len(call.outcomes), time.monotonic() + patience
+        for position, job in enumerate(jobs):
+            if job is not None:
+                kind = "no_response" if job.started else "not_sent"
+                self._finish(call, position, messages[position], job, kind, None)
+
+    def _remember(self, ids: list[str], correlation_id: str) -> None:
+        with self._ids_lock:
+            for part_id in ids:
+                self._ids[part_id] = (ids[0], correlation_id)
+            while len(self._ids) > REMEMBERED_IDS:
+                self._ids.popitem(last=False)
+
+    # --- receiving ----------------------------------------------------------------------------------------
+    def _deliver(self, body: bytes) -> int:
+        """Handle one deliver_sm body on a bind thread; return the deliver_sm_resp status."""
+        try:
+            esm_class, short_message, tlvs = decode_deliver(body)
+        except (IndexError, ValueError):
+            log.warning("smpp: malformed deliver_sm answered with ESME_RINVCMDLEN")
+            return ESME_RINVCMDLEN
+        if not is_receipt(esm_class):
+            log.info("smpp: inbound (MO) message received; inbound storage is not implemented yet")
+            return ESME_ROK
+        receipt = receipt_from_deliver(esm_class, short_message, tlvs, self._clock())
+        if receipt is None:
+            return ESME_ROK
+        receipt = self._matched(receipt)
+        handler = self._on_receipt
+        try:
+            if handler is not None:
+                handler(receipt)
+        except Exception:  # the SMSC redelivers it; the bind must go on
+            log.warning("smpp: receipt for %s not taken (handler raised); the SMSC will redeliver",
+                        receipt.provider_id, exc_info=True)
+            return ESME_RSYSERR
+        return ESME_ROK
+
+    def _matched(self, receipt: Receipt) -> Receipt:
+        """`receipt` under its message's first-part id, with its correlation id, when we sent it."""
+        with self._ids_lock:
+            known = self._ids.get(receipt.provider_id)
+        if known is None:
+            return receipt
+        first, correlation_id = known
+        raw = dict(receipt.raw)
+        if first != receipt.provider_id:
+            raw["part_id"] = receipt.provider_id
+        return dataclasses.replace(receipt, provider_id=first, correlation_id=correlation_id, raw=raw)
+
+
+def decode_deliver(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
+    """(esm_class, short_message, TLVs as raw octets) of a deliver_sm body. Raises ValueError/IndexError."""
+    pos = _skip_cstring(body, 0)  # service_type
+    pos = _skip_cstring(body, pos + 2)  # source_addr_ton, _npi, source_addr
+    pos = _skip_cstring(body, pos + 2)  # dest_addr_ton, _npi, destination_addr
+    esm_class = body[pos]
+    pos = _skip_cstring(body, pos + 3)  # esm_class, protocol_id, priority_flag, schedule_delivery_time
+    pos = _skip_cstring(body, pos)  # validity_period
+    length = body[pos + 4]  # registered_delivery, replace_if_present, data_coding, sm_default_msg_id
+    pos += 5
+    short_message = body[pos:pos + length]
+    if len(short_message) != length:
+        raise ValueError("short_message cut short")
+    pos += length
+    tlvs: dict[int, bytes] = {}
+    while pos + 4 <= len(body):
+        tag, size = int.from_bytes(body[pos:pos + 2]), int.from_bytes(body[pos + 2:pos + 4])
+        tlvs[tag] = body[pos + 4:pos + 4 + size]
+        pos += 4 + size
+    return esm_class, short_message, tlvs
+
+
+def _skip_cstring(body: bytes, pos: int) -> int:
+    return body.index(b"\0", pos) + 1
