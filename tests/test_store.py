@@ -153,3 +153,27 @@ def test_in_doubt_outcomes_follow_the_batch_policy(db: Store) -> None:
     assert again.status == Status.QUEUED
     assert again.reason == "in_flight_retried: connection lost before submit_sm_resp; submitted again"
     assert lost.status == Status.UNKNOWN and lost.reason.startswith("in_flight_unknown: connection lost")
+
+
+def _delivered(pid: str, part: str, code: int = 4) -> Receipt:
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    name = "DELIVERED_SUCCESS" if code == 4 else "NOT_DELIVERED"
+    return Receipt(pid, at, sent_code=2, sent_status="SENT_SUCCESS", delivered_code=code,
+                   delivered_status=name, raw={"part_id": part})
+
+
+def test_a_multipart_message_is_delivered_when_all_its_parts_are(db: Store) -> None:
+    batch_id = _batch(db, 2)
+    whole, broken = db.claim(batch_id, 2, 2.0)
+    db.record_outcomes(batch_id, [Accepted(whole.id, "m1", parts=3), Accepted(broken.id, "m2", parts=2)], 3.0)
+    status = lambda: [m.status for m in db.messages(batch_id)]  # noqa: E731
+    db.record_receipt(_delivered("m1", "m1"), 4.0)
+    db.record_receipt(_delivered("m1", "m1"), 4.0)  # a repeated receipt counts once
+    db.record_receipt(_delivered("m1", "m1-b"), 4.0)
+    assert status()[0] == Status.SENT
+    db.record_receipt(_delivered("m1", "m1-c"), 5.0)
+    assert status()[0] == Status.DELIVERED
+    db.record_receipt(_delivered("m2", "m2-b", code=104), 4.0)
+    db.record_receipt(_delivered("m2", "m2"), 5.0)  # a later good part does not undo the failure
+    assert status()[1] == Status.UNDELIVERED
+    assert [m.reason for m in db.messages(batch_id)][1] == "provider: 104 NOT_DELIVERED"

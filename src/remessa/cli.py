@@ -80,7 +80,8 @@ def _configure_logging(level: str) -> None:
     under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
     fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not news
+    for chatty in ("alembic", "apscheduler"):  # their start/stop chatter is not news
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _run(settings: config.Settings, args: argparse.Namespace) -> int:

@@ -10,18 +10,25 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa.channels import Receipt
 from remessa.schema import batches, messages, receipts
-from remessa.status import RANK, Status, status_for_delivered_code, status_for_sent_code
+from remessa.status import FINAL, RANK, Status, status_for_delivered_code, status_for_sent_code
 
 _BY_PROVIDER_ID = (
-    select(messages.c.id, messages.c.status, messages.c.batch_id)
+    select(messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
     .where(messages.c.provider_id == bindparam("pid"))
     .order_by(messages.c.id.desc())
     .limit(1)
 )
+
+def _parts_delivered(conn: Connection, message_id: int) -> int:
+    query = select(func.count(func.distinct(receipts.c.part_id))).where(
+        receipts.c.message_id == message_id, receipts.c.delivered_code.in_([4, 401])
+    )
+    return int(conn.execute(query).scalar() or 0)
+
 
 _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
 
@@ -34,6 +41,7 @@ def record_receipt(conn: Connection, receipt: Receipt, now: float) -> bool:
     pid = receipt.provider_id.lower()
     row = {
         "provider_id": pid,
+        "part_id": str(receipt.raw.get("part_id") or pid).lower(),
         "at": receipt.at.timestamp(),
         "sent_code": receipt.sent_code,
         "sent_status": receipt.sent_status or None,
@@ -49,10 +57,11 @@ def record_receipt(conn: Connection, receipt: Receipt, now: float) -> bool:
     return target is not None
 
 
-def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str, int]) -> None:
+def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str, tuple[int, int]]) -> None:
     """Match and apply the receipts that arrived before their messages were accepted.
 
-    `accepted` maps each provider id (lower case) to the message just marked ACCEPTED with it.
+    `accepted` maps each provider id (lower case) to (message id, parts) of the message just marked
+    ACCEPTED with it.
     """
     early = conn.execute(
         select(receipts)
@@ -60,15 +69,19 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
         .order_by(receipts.c.id)
     ).all()
     for receipt in early:
-        mid = accepted[receipt.provider_id]
+        mid, parts = accepted[receipt.provider_id]
         conn.execute(update(receipts).where(receipts.c.id == receipt.id).values(message_id=mid))
-        _apply_receipt(conn, (mid, Status.ACCEPTED, batch_id), receipt._mapping)
+        current = conn.execute(select(messages.c.status).where(messages.c.id == mid)).scalar_one()
+        _apply_receipt(conn, (mid, current, batch_id, parts), receipt._mapping)
 
 
 def _apply_receipt(conn: Connection, message: Any, receipt: Any) -> None:
-    """Fold one receipt into its message (id, status, batch_id); a late, lower-level receipt never
-    moves the status back."""
-    message_id, current, batch_id = message
+    """Fold one receipt into its message (id, status, batch_id, parts).
+
+    A late, lower-level receipt never moves the status back, and a final status stays final. A multipart
+    message is DELIVERED once every part is, and UNDELIVERED as soon as one part fails.
+    """
+    message_id, current, batch_id, parts = message
     values: dict[str, Any] = {}
     new_status: Status | None = None
     if receipt["sent_code"] is not None:
@@ -81,7 +94,12 @@ def _apply_receipt(conn: Connection, message: Any, receipt: Any) -> None:
             delivered_at=receipt["at"],
         )
         new_status = status_for_delivered_code(receipt["delivered_code"])
-    if new_status is not None and RANK[new_status] >= RANK[Status(current)] and current != Status.SUBMITTING:
+        if new_status == Status.DELIVERED and (parts or 1) > 1 and _parts_delivered(conn, message_id) < parts:
+            new_status = Status.SENT  # some parts are still on their way
+            for key in ("delivered_code", "delivered_status", "delivered_at"):
+                values.pop(key)
+    final = Status(current) in FINAL
+    if new_status is not None and not final and RANK[new_status] >= RANK[Status(current)] and current != Status.SUBMITTING:
         values["status"] = new_status
         if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):
             code = receipt["delivered_code"] if receipt["delivered_code"] is not None else receipt["sent_code"]

@@ -87,6 +87,7 @@ receipts = Table(
     Column("id", Integer, primary_key=True),
     Column("message_id", Integer, ForeignKey("messages.id")),  # NULL until matched
     Column("provider_id", String(100), nullable=False),
+    Column("part_id", String(100)),  # the part's own id when a multipart message reports per part
     Column("at", Float, nullable=False),
     Column("sent_code", Integer),
     Column("sent_status", String(64)),

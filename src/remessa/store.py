@@ -172,7 +172,7 @@ class Store(Database):
                     submitting.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
                     accepted,
                 )
-                apply_early_receipts(conn, batch_id, {a["pid"]: a["mid"] for a in accepted})
+                apply_early_receipts(conn, batch_id, {a["pid"]: (a["mid"], a["parts"]) for a in accepted})
             if refused:
                 conn.execute(
                     submitting.values(

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id")),
         sa.Column("provider_id", sa.String(100), nullable=False),
+        sa.Column("part_id", sa.String(100)),
         sa.Column("at", sa.Float, nullable=False),
         sa.Column("sent_code", sa.Integer),
         sa.Column("sent_status", sa.String(64)),
