@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -227,7 +228,7 @@ def test_decode_deliver_keeps_vendor_tlvs_as_raw_octets() -> None:
                                handset="55", sender="x", sample=b"", vendor_nul=False)
     body = pdu.encode(pdu.Pdu(pdu.DELIVER_SM, 1, 0, fields, tlvs))[16:]
 
-    esm_class, text, raw = decode_deliver(body)
+    esm_class, text, raw = decode_deliver(body)[:3]
 
     assert esm_class == 0x04 and text.startswith(b"id:ab-1")
     assert raw[0x001E] == b"ab-1\0" and raw[0x1405] == b"4"
@@ -251,3 +252,21 @@ def test_tls_binds_with_a_trusted_certificate_and_refuses_an_untrusted_one(tmp_p
         untrusted = SmppChannel(settings_for(smsc, host="localhost", tls=True, binds=1))
         with pytest.raises(PermanentFailure, match="TLS certificate of localhost not trusted"):
             untrusted.open(lambda r: None)
+
+
+def test_an_mo_message_reaches_on_inbound_decoded_before_it_is_acknowledged(smsc: Smsc) -> None:
+    got: list = []
+    channel = SmppChannel(settings_for(smsc, binds=1))
+    channel.open(lambda receipt: None, on_inbound=got.append)
+    try:
+        smsc.send_mo("Loja", "Sair", source="5511987654321")
+        smsc.send_mo("Loja", "Não quero mais 🙏", source="5511987654322")
+        deadline = time.monotonic() + 10
+        while len(got) < 2 or smsc.stats().deliver_sm_acked < 2:
+            assert time.monotonic() < deadline, "MO not delivered"
+            time.sleep(0.02)
+    finally:
+        channel.close()
+    assert [(m.source, m.destination, m.text) for m in got] == [
+        ("5511987654321", "Loja", "Sair"), ("5511987654322", "Loja", "Não quero mais 🙏"),
+    ]

@@ -6,6 +6,7 @@ persisted by the channel's thread through the store). Signal handlers only set t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -14,10 +15,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from remessa.channels import CHANNEL_TYPES, Channel, Receipt
+from remessa.channels import CHANNEL_TYPES, Channel, Inbound, Receipt
 from remessa.config import Settings
 from remessa.dispatch import Dispatcher
 from remessa.intake import Intake
+from remessa.phone import phone_book
 from remessa.planner import Planner
 from remessa.settlement import Settlement
 from remessa.spool import Spool, Watcher
@@ -62,7 +64,7 @@ class Daemon:
             channel = CHANNEL_TYPES[provider.type].factory(
                 provider.settings, spool=self.settings.daemon.spool, clock=self._utcnow
             )
-            channel.open(self._on_receipt)
+            channel.open(self._on_receipt, on_inbound=functools.partial(self._on_inbound, name))
             self.channels[name] = channel
         for profile in self.settings.profiles:
             for path in self.spool.processing(profile):
@@ -138,6 +140,16 @@ class Daemon:
 
     def _on_receipt(self, receipt: Receipt) -> None:
         self.store.record_receipt(receipt, self.clock())
+
+    def _on_inbound(self, provider: str, message: Inbound) -> None:
+        """Store an MO message; an opt-out blocks the sender in every profile using that provider."""
+        profiles = [p for p in self.settings.profiles.values() if p.provider == provider]
+        country = profiles[0].country if profiles else "BR"
+        number = phone_book(country).normalize(message.source)
+        sender = number if isinstance(number, str) else "".join(c for c in message.source if c.isdigit())
+        if self.store.record_inbound(message, provider, [p.name for p in profiles], sender, self.clock()):
+            log.info("provider %s: an opt-out reply blocked a number in profiles %s",
+                     provider, ", ".join(p.name for p in profiles))
 
 
 def _notify(state: str) -> None:

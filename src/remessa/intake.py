@@ -87,7 +87,7 @@ class Intake:
                 options=options.to_json(),
                 **timing(options, parsed.info.template, profile, self.settings.daemon.timezone, batch.received_at),
             )
-            validator = Validator(profile, kind=parsed.info.kind)
+            validator = Validator(profile, kind=parsed.info.kind, blocklist=self.store.blocklist(profile.name))
             if batch.last_line:
                 for destination, line in self.store.destinations(batch.id):
                     validator.remember(destination, line)

@@ -99,6 +99,31 @@ receipts = Table(
     Index("ix_receipts_message_id", "message_id"),
 )
 
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(100), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("destination", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("message_id", Integer, ForeignKey("messages.id")),  # the message it answers, when known
+    Column("batch_id", Integer, ForeignKey("batches.id")),
+    Column("opt_out", Integer, nullable=False, server_default="0"),
+    Column("raw", Text, nullable=False, server_default="{}"),
+    Index("ix_inbound_source", "source"),
+)
+
+blocklist = Table(
+    "blocklist",
+    metadata,
+    Column("profile", String(100), primary_key=True),
+    Column("destination", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("added_at", Float, nullable=False),
+)
+
 #: Column order of a bulk-inserted message row (see Store.add_messages).
 MESSAGE_INSERT_COLUMNS = (
     "batch_id", "line", "status", "destination", "text", "correlation_id",

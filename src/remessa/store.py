@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa import schema
-from remessa.channels import Accepted, InDoubt, Outcome, Receipt, Rejected
+from remessa.channels import Accepted, InDoubt, Inbound, Outcome, Receipt, Rejected
+from remessa.inbound import record_inbound
 from remessa.database import Database
 from remessa.errors import NotFound
 from remessa.receipts import apply_early_receipts, record_receipt
 from remessa.records import Batch, Message, batch_from_row, batch_values, message_from_row
-from remessa.schema import batches, messages
+from remessa.schema import batches, blocklist, messages
 from remessa.status import AWAITING_RECEIPT, PENDING, BatchState, Status
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,19 @@ class Store(Database):
         if not matched:
             log.debug("receipt for unknown id %s kept for later matching", receipt.provider_id.lower())
         return matched
+
+    def record_inbound(
+        self, message: Inbound, provider: str, profiles: Sequence[str], number: str, now: float
+    ) -> bool:
+        """Persist an MO message (and an opt-out's blocklist entries); returns whether it opted out."""
+        with self._write() as conn:
+            return record_inbound(conn, message, provider, profiles, number, now)
+
+    def blocklist(self, profile: str) -> set[str]:
+        """Destinations added to the profile's blocklist by opt-out replies."""
+        query = select(blocklist.c.destination).where(blocklist.c.profile == profile)
+        with self.reader.connect() as conn:
+            return {row[0] for row in conn.execute(query)}
 
     # --- reading for reports and status ----------------------------------------------------------
 

@@ -75,14 +75,28 @@ class Receipt:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Inbound:
+    """A message a mobile user sent us (MO)."""
+
+    source: str  # the user's number
+    destination: str  # our short code or sender id
+    text: str
+    at: datetime
+    message_id: str = ""  # a provider id it answers, when the provider says so
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
 ReceiptHandler = Callable[[Receipt], None]
+InboundHandler = Callable[[Inbound], None]
 
 
 class Channel(Protocol):
     """What the dispatcher needs from a delivery channel."""
 
-    def open(self, on_receipt: ReceiptHandler) -> None:
-        """Connect; from now on receipts are handed to `on_receipt` (which persists before returning)."""
+    def open(self, on_receipt: ReceiptHandler, on_inbound: InboundHandler | None = None) -> None:
+        """Connect; from now on receipts go to `on_receipt` and inbound messages to `on_inbound`
+        (each persists before returning, so the provider is acknowledged only after that)."""
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
         """Submit messages; one Outcome per message, in order."""

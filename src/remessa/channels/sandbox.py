@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from remessa.channels import Accepted, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected
+from remessa.channels import Accepted, InboundHandler, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected
 from remessa.errors import TemporaryFailure
 from remessa.status import DELIVERED_CODES, SENT_CODES
 
@@ -222,7 +222,7 @@ class SandboxChannel:
         self._thread: threading.Thread | None = None
         self._failing_rounds = 0
 
-    def open(self, on_receipt: ReceiptHandler) -> None:
+    def open(self, on_receipt: ReceiptHandler, on_inbound: InboundHandler | None = None) -> None:
         """Open the state file and, unless pump_interval is 0, start the receipt thread."""
         if self._closed or self._state is not None:
             raise RuntimeError("a sandbox channel is opened once")

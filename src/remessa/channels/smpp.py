@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from remessa.channels import (
-    Accepted, InDoubt, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected,
+    Accepted, InDoubt, Inbound, InboundHandler, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected,
 )
 from remessa.channels import smpp_text
 from remessa.channels.smpp_bind import ESME_ROK, ESME_RINVCMDLEN, ESME_RSYSERR, Bind, BindConfig, Job, status_name
@@ -129,6 +130,7 @@ class SmppChannel:
         self._clock = clock
         self._binds: list[Bind] = []
         self._on_receipt: ReceiptHandler | None = None
+        self._on_inbound: InboundHandler | None = None
         self._references = smpp_text.References()
         self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()  # part id -> (first part id, correlation)
         self._ids_lock = threading.Lock()
@@ -136,7 +138,7 @@ class SmppChannel:
         self._state = "new"  # new | open | closed
 
     # --- Channel ------------------------------------------------------------------------------------------
-    def open(self, on_receipt: ReceiptHandler) -> None:
+    def open(self, on_receipt: ReceiptHandler, on_inbound: InboundHandler | None = None) -> None:
         """Start the binds; return after each has tried once, if at least one is bound.
 
         Raises PermanentFailure when every bind is refused for good (credentials, TLS certificate),
@@ -145,6 +147,7 @@ class SmppChannel:
         if self._state != "new":
             raise RuntimeError("an SMPP channel is opened once")
         self._on_receipt = on_receipt
+        self._on_inbound = on_inbound
         self._state = "open"
         config = self._bind_config()
         self._binds = [Bind(n, config, self._deliver) for n in range(1, self.settings.binds + 1)]
@@ -306,14 +309,13 @@ class SmppChannel:
     def _deliver(self, body: bytes) -> int:
         """Handle one deliver_sm body on a bind thread; return the deliver_sm_resp status."""
         try:
-            esm_class, short_message, tlvs = decode_deliver(body)
+            pdu = decode_deliver(body)
         except (IndexError, ValueError):
             log.warning("smpp: malformed deliver_sm answered with ESME_RINVCMDLEN")
             return ESME_RINVCMDLEN
-        if not is_receipt(esm_class):
-            log.info("smpp: inbound (MO) message received; inbound storage is not implemented yet")
-            return ESME_ROK
-        receipt = receipt_from_deliver(esm_class, short_message, tlvs, self._clock())
+        if not is_receipt(pdu.esm_class):
+            return self._inbound(pdu)
+        receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, self._clock())
         if receipt is None:
             return ESME_ROK
         receipt = self._matched(receipt)
@@ -324,6 +326,22 @@ class SmppChannel:
         except Exception:  # the SMSC redelivers it; the bind must go on
             log.warning("smpp: receipt for %s not taken (handler raised); the SMSC will redeliver",
                         receipt.provider_id, exc_info=True)
+            return ESME_RSYSERR
+        return ESME_ROK
+
+    def _inbound(self, pdu: Deliver) -> int:
+        """An MO message: handed to on_inbound (persisted) before it is acknowledged."""
+        replied = pdu.tlvs.get(0x001E, b"").rstrip(b"\0").decode("latin-1").lower()
+        message = Inbound(
+            source=pdu.source, destination=pdu.destination, text=inbound_text(pdu.short_message, pdu.data_coding),
+            at=self._clock(), message_id=replied, raw={"data_coding": pdu.data_coding, "esm_class": pdu.esm_class},
+        )
+        handler = self._on_inbound
+        try:
+            if handler is not None:
+                handler(message)
+        except Exception:  # the SMSC redelivers it; the bind must go on
+            log.warning("smpp: inbound message not taken (handler raised); the SMSC will redeliver", exc_info=True)
             return ESME_RSYSERR
         return ESME_ROK
 
@@ -340,15 +358,30 @@ class SmppChannel:
         return dataclasses.replace(receipt, provider_id=first, correlation_id=correlation_id, raw=raw)
 
 
-def decode_deliver(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
-    """(esm_class, short_message, TLVs as raw octets) of a deliver_sm body. Raises ValueError/IndexError."""
-    pos = _skip_cstring(body, 0)  # service_type
-    pos = _skip_cstring(body, pos + 2)  # source_addr_ton, _npi, source_addr
-    pos = _skip_cstring(body, pos + 2)  # dest_addr_ton, _npi, destination_addr
+class Deliver(NamedTuple):
+    """The parts of a deliver_sm body remessa uses."""
+
+    esm_class: int
+    short_message: bytes
+    tlvs: dict[int, bytes]  # raw octets, vendor TLVs included
+    source: str
+    destination: str
+    data_coding: int
+
+
+def decode_deliver(body: bytes) -> Deliver:
+    """The fields of a deliver_sm body, TLVs as raw octets. Raises ValueError/IndexError."""
+    start = _skip_cstring(body, 0) + 2  # service_type, source_addr_ton, _npi
+    pos = _skip_cstring(body, start)
+    source = body[start:pos - 1].decode("latin-1")
+    start = pos + 2  # dest_addr_ton, _npi
+    pos = _skip_cstring(body, start)
+    destination = body[start:pos - 1].decode("latin-1")
     esm_class = body[pos]
     pos = _skip_cstring(body, pos + 3)  # esm_class, protocol_id, priority_flag, schedule_delivery_time
     pos = _skip_cstring(body, pos)  # validity_period
-    length = body[pos + 4]  # registered_delivery, replace_if_present, data_coding, sm_default_msg_id
+    data_coding = body[pos + 2]  # registered_delivery, replace_if_present, data_coding
+    length = body[pos + 4]  # sm_default_msg_id, sm_length
     pos += 5
     short_message = body[pos:pos + length]
     if len(short_message) != length:
@@ -359,7 +392,20 @@ def decode_deliver(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
         tag, size = int.from_bytes(body[pos:pos + 2]), int.from_bytes(body[pos + 2:pos + 4])
         tlvs[tag] = body[pos + 4:pos + 4 + size]
         pos += 4 + size
-    return esm_class, short_message, tlvs
+    return Deliver(esm_class, short_message, tlvs, source, destination, data_coding)
+
+
+def inbound_text(short_message: bytes, data_coding: int) -> str:
+    """Decode an MO message's text by its data_coding (GSM7 unpacked, UCS2, else Latin-1)."""
+    coding = data_coding & 0x0F if data_coding & 0xF0 in (0x00, 0x10) else data_coding
+    try:
+        if coding == 8:
+            return short_message.decode("utf-16-be", errors="replace")
+        if coding == 0:
+            return smpp_text.decode(short_message, smpp_text.GSM7)
+    except ValueError:
+        pass
+    return short_message.decode("latin-1")
 
 
 def _skip_cstring(body: bytes, pos: int) -> int:

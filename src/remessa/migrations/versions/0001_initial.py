@@ -95,7 +95,32 @@ def upgrade() -> None:
     op.create_index("ix_receipts_message_id", "receipts", ["message_id"])
 
 
+    op.create_table(
+        "inbound",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("provider", sa.String(100), nullable=False),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("destination", sa.String(64), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id")),
+        sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id")),
+        sa.Column("opt_out", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("raw", sa.Text, nullable=False, server_default="{}"),
+    )
+    op.create_index("ix_inbound_source", "inbound", ["source"])
+    op.create_table(
+        "blocklist",
+        sa.Column("profile", sa.String(100), primary_key=True),
+        sa.Column("destination", sa.String(64), primary_key=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("added_at", sa.Float, nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("blocklist")
+    op.drop_table("inbound")
     op.drop_table("receipts")
     op.drop_table("messages")
     op.drop_table("batches")
