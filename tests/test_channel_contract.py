@@ -6,6 +6,11 @@ Each entry of RIGS builds a channel with the provider (or simulator) behind it; 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import shutil
+import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,7 +77,102 @@ def smpp_rig(tmp_path: Path) -> Iterator[Rig]:
             channel.close()
 
 
-RIGS: list[Callable[[Path], contextlib.AbstractContextManager[Rig]]] = [sandbox_rig, smpp_rig]
+PEERS = Path(__file__).parent / "peers"  # SMPP servers we did not write; `npm ci` there installs them
+
+
+class NodeSmsc:
+    """tests/peers/smsc.js (an SMSC on the npm `smpp` package) in a subprocess; see that file for its knobs."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        node = shutil.which("node")
+        if node is None:
+            pytest.skip("needs Node.js (`node`) to run the npm smpp peer SMSC")
+        if not (PEERS / "node_modules" / "smpp").is_dir():
+            pytest.skip("needs the npm smpp peer: run `(cd tests/peers && npm ci)`")
+        self._log = open(tmp_path / "node-smsc.log", "wb")  # noqa: SIM115 - closed in close()
+        self._process = subprocess.Popen([node, str(PEERS / "smsc.js")], cwd=PEERS, env={**os.environ, **env},
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                         text=True)
+        self._lock = threading.Lock()
+        self.port: int = self._read()["port"]
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            assert self._process.stdin is not None
+            self._process.stdin.write("stats\n")
+            self._process.stdin.flush()
+            return self._read()
+
+    def _read(self) -> dict[str, int]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            self.close()
+            log = Path(self._log.name).read_text(errors="replace")
+            raise RuntimeError(f"node smsc.js exited ({self._process.returncode}): {log}")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            self._process.stdin.close()  # it exits when stdin closes
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def node_smsc(tmp_path: Path, tls: bool) -> Iterator[Rig]:
+    env = {"SMSC_SYSTEM_ID": "remessa", "SMSC_PASSWORD": "secret", "SMSC_REFUSE": "^5511999990202$",
+           "SMSC_UNDELIVERABLE": "^5511999990104$", "SMSC_SENT_DELAY_MS": "20", "SMSC_DELIVERED_DELAY_MS": "50",
+           "SMSC_REDELIVER_MS": "100"}
+    tls_settings: dict[str, object] = {}
+    if tls:
+        if shutil.which("openssl") is None:
+            pytest.skip("needs the openssl command to make a certificate")
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        env |= {"SMSC_TLS_CERT": str(cert), "SMSC_TLS_KEY": str(key)}
+        tls_settings = {"tls": True, "ca_file": str(cert)}
+    smsc = NodeSmsc(tmp_path, **env)
+    try:
+        settings = SmppSettings(port=smsc.port, system_id="remessa", password="secret", source_addr="Loja",
+                                enquire_link=5.0, response_timeout=2.0, allow_short_timers=True,
+                                **tls_settings)  # type: ignore[arg-type]
+        channel = SmppChannel(settings, spool=tmp_path)
+
+        def settle() -> None:  # every receipt of every accepted message acknowledged (so handed over)
+            def done() -> bool:
+                stats = smsc.stats()
+                return stats["deliver_sm_acked"] >= 2 * stats["accepted"]
+            wait_for(done, timeout=10)
+
+        try:
+            yield Rig(channel, "5511999990202", 202, "5511999990104", 104, settle)
+        finally:
+            channel.close()
+    finally:
+        smsc.close()
+
+
+def npm_smpp_rig(tmp_path: Path) -> contextlib.AbstractContextManager[Rig]:
+    """The SMPP channel against an SMSC on the npm `smpp` package: our PDUs through a codec we did not write."""
+    return node_smsc(tmp_path, tls=False)
+
+
+def npm_smpp_tls_rig(tmp_path: Path) -> contextlib.AbstractContextManager[Rig]:
+    """As npm_smpp_rig, over TLS, the channel verifying the server's certificate against its own CA file."""
+    return node_smsc(tmp_path, tls=True)
+
+
+RIGS: list[Callable[[Path], contextlib.AbstractContextManager[Rig]]] = [
+    sandbox_rig, smpp_rig, npm_smpp_rig, npm_smpp_tls_rig]
 
 
 @pytest.fixture(params=RIGS, ids=lambda factory: factory.__name__.removesuffix("_rig"))
