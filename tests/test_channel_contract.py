@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import make_certificate
 
 from remessa.channels import Accepted, Channel, OutgoingMessage, Receipt, Rejected
 from remessa.channels.sandbox import SandboxChannel, SandboxSettings
@@ -132,12 +133,7 @@ def node_smsc(tmp_path: Path, tls: bool) -> Iterator[Rig]:
            "SMSC_REDELIVER_MS": "100"}
     tls_settings: dict[str, object] = {}
     if tls:
-        if shutil.which("openssl") is None:
-            pytest.skip("needs the openssl command to make a certificate")
-        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        cert, key = make_certificate(tmp_path, san="IP:127.0.0.1")
         env |= {"SMSC_TLS_CERT": str(cert), "SMSC_TLS_KEY": str(key)}
         tls_settings = {"tls": True, "ca_file": str(cert)}
     smsc = NodeSmsc(tmp_path, **env)

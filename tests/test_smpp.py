@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 import ssl
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_certificate
 
 from remessa.channels import Accepted, InDoubt, OutgoingMessage, Receipt, Rejected
 from remessa.channels.smpp import SmppChannel, SmppSettings, decode_deliver, validity_period
@@ -234,12 +233,8 @@ def test_decode_deliver_keeps_vendor_tlvs_as_raw_octets() -> None:
     assert raw[0x001E] == b"ab-1\0" and raw[0x1405] == b"4"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_tls_binds_with_a_trusted_certificate_and_refuses_an_untrusted_one(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = make_certificate(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
     with Smsc(dataclasses.replace(CONFIG, ssl_context=server_context)) as smsc:

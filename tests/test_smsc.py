@@ -5,17 +5,16 @@ from __future__ import annotations
 import dataclasses
 import re
 import select
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_certificate
 import smpplib.command
 import smpplib.consts
 import smpplib.exceptions
@@ -329,12 +328,8 @@ class TlsClient(Client):  # type: ignore[misc]
         return self._ssl_context.wrap_socket(raw, server_hostname="localhost")  # type: ignore[no-any-return]
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_smpp_over_tls(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = make_certificate(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
     client_context = ssl.create_default_context(cafile=str(cert))
