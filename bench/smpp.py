@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from remessa.channels import Accepted, OutgoingMessage, Receipt
-from remessa.channels.smpp import SmppChannel, SmppSettings, decode_deliver
+from remessa.channels.smpp import SmppChannel, SmppSettings
+from remessa.channels.smpp_wire import decode_deliver
 from remessa.channels.smpp_receipt import receipt_from_deliver
 from remessa.sandbox import pdu
 from remessa.sandbox.pdu import Pdu
@@ -102,7 +103,7 @@ def drive_channel(port: int, rate: float, seconds: float, receipts: bool, chunk:
                             rate=rate, registered_delivery=receipts)
     channel = SmppChannel(settings)
     taken = [0]
-    channel.open(lambda receipt: taken.__setitem__(0, taken[0] + 1))
+    channel.open(lambda receipts: taken.__setitem__(0, taken[0] + len(receipts)))
     accepted = other = sent = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:

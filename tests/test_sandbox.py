@@ -8,7 +8,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def clock() -> Clock:
 def opened(tmp_path: Path, clock: Clock) -> Iterator[tuple[SandboxChannel, list[Receipt]]]:
     channel = SandboxChannel(SandboxSettings(pump_interval=0), spool=tmp_path, clock=clock)
     receipts: list[Receipt] = []
-    channel.open(receipts.append)
+    channel.open(receipts.extend)
     yield channel, receipts
     channel.close()
 
@@ -118,7 +118,7 @@ def test_a_carrier_refusal_has_no_delivery_receipt(tmp_path: Path, clock: Clock)
     channel = SandboxChannel(SandboxSettings(fail={"*0103": 103}, pump_interval=0), spool=tmp_path,
                              clock=clock)
     receipts: list[Receipt] = []
-    channel.open(receipts.append)
+    channel.open(receipts.extend)
     [accepted] = channel.send([message(1, "5511999990103")])
 
     channel.pump(T0 + timedelta(days=1))
@@ -185,7 +185,7 @@ def test_acknowledged_receipts_are_not_emitted_again_after_reopening(tmp_path: P
 
     again: list[Receipt] = []
     second = SandboxChannel(settings, spool=tmp_path, clock=clock)
-    second.open(again.append)
+    second.open(again.extend)
     second.pump(T0 + timedelta(days=1))
     second.close()
 
@@ -201,8 +201,9 @@ from remessa.channels.sandbox import SandboxChannel, SandboxSettings
 
 taken = 0
 
-def handle(receipt):
+def handle(receipts):
     global taken
+    [receipt] = receipts
     print(receipt.provider_id, receipt.delivered_code, flush=True)
     taken += 1
     if taken == 3:
@@ -224,7 +225,7 @@ def test_unacknowledged_receipts_come_again_after_a_crash(tmp_path: Path) -> Non
 
     after: list[Receipt] = []
     channel = SandboxChannel(SandboxSettings(pump_interval=0), spool=tmp_path)
-    channel.open(after.append)
+    channel.open(after.extend)
     channel.pump(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
     channel.close()
 
@@ -258,9 +259,9 @@ def test_the_receipt_thread_delivers_while_the_dispatcher_sends(tmp_path: Path) 
     receipts: list[Receipt] = []
     lock = threading.Lock()
 
-    def on_receipt(receipt: Receipt) -> None:
+    def on_receipt(batch: Sequence[Receipt]) -> None:
         with lock:
-            receipts.append(receipt)
+            receipts.extend(batch)
 
     channel.open(on_receipt)
     assert THREAD_NAME in {t.name for t in threading.enumerate()}

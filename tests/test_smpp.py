@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ import pytest
 from conftest import make_certificate
 
 from remessa.channels import Accepted, InDoubt, OutgoingMessage, Receipt, Rejected
-from remessa.channels.smpp import SmppChannel, SmppSettings, decode_deliver, validity_period
+from remessa.channels.smpp import SmppChannel, SmppSettings, validity_period
+from remessa.channels.smpp_wire import decode_deliver
 from remessa.channels.smpp_text import ESM_CLASS_UDHI
 from remessa.errors import PermanentFailure, TemporaryFailure
 from remessa.sandbox import pdu
@@ -49,7 +50,7 @@ def channel_for(smsc: Smsc) -> Iterator[Callable[..., SmppChannel]]:
         channel = SmppChannel(settings_for(smsc, **overrides))
         channels.append(channel)
         if open:
-            channel.open((receipts if receipts is not None else []).append)
+            channel.open((receipts if receipts is not None else []).extend)
         return channel
 
     yield build
@@ -196,11 +197,11 @@ def test_a_receipt_whose_handler_raises_is_refused_and_redelivered(
     taken: list[Receipt] = []
     failures = [1]
 
-    def handler(receipt: Receipt) -> None:
+    def handler(receipts: Sequence[Receipt]) -> None:
         if failures[0]:
             failures[0] -= 1
             raise RuntimeError("store down")
-        taken.append(receipt)
+        taken.extend(receipts)
 
     channel = SmppChannel(settings_for(smsc))
     channel.open(handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import pwd
@@ -113,20 +114,20 @@ def test_outcomes_receipts_and_early_receipts(db: Store) -> None:
     first, second, third = db.claim(batch_id, 3, 2.0)
     at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     # A delivery receipt that arrives before the submit answer is committed is kept, then matched.
-    assert not db.record_receipt(Receipt("ABC-1", at, sent_code=2, sent_status="SENT_SUCCESS",
-                                         delivered_code=4, delivered_status="DELIVERED_SUCCESS"), 3.0)
+    assert not db.record_receipts([Receipt("ABC-1", at, sent_code=2, sent_status="SENT_SUCCESS",
+                                         delivered_code=4, delivered_status="DELIVERED_SUCCESS")], 3.0)
     db.record_outcomes(batch_id, [
         Accepted(first.id, "abc-1"), Accepted(second.id, "abc-2", parts=2),
         Rejected(third.id, "202 INVALID_DESTINATION_NUMBER", code=202),
     ], 3.0)
-    assert db.record_receipt(Receipt("abc-2", at, sent_code=2, sent_status="SENT_SUCCESS"), 4.0)
+    assert db.record_receipts([Receipt("abc-2", at, sent_code=2, sent_status="SENT_SUCCESS")], 4.0)
     by_line = {m.line: m for m in db.messages(batch_id)}
     assert (by_line[1].status, by_line[1].delivered_code) == (Status.DELIVERED, 4)
     assert (by_line[2].status, by_line[2].parts) == (Status.SENT, 2)
     assert (by_line[3].status, by_line[3].sent_code, by_line[3].sent_status) == (
         Status.REJECTED, 202, "INVALID_DESTINATION_NUMBER")
     # A late sent-level receipt never moves a delivered message back.
-    db.record_receipt(Receipt("abc-1", at, sent_code=2, sent_status="SENT_SUCCESS"), 5.0)
+    db.record_receipts([Receipt("abc-1", at, sent_code=2, sent_status="SENT_SUCCESS")], 5.0)
     assert [m.status for m in db.messages(batch_id)][0] == Status.DELIVERED
 
 
@@ -167,13 +168,42 @@ def test_a_multipart_message_is_delivered_when_all_its_parts_are(db: Store) -> N
     whole, broken = db.claim(batch_id, 2, 2.0)
     db.record_outcomes(batch_id, [Accepted(whole.id, "m1", parts=3), Accepted(broken.id, "m2", parts=2)], 3.0)
     status = lambda: [m.status for m in db.messages(batch_id)]  # noqa: E731
-    db.record_receipt(_delivered("m1", "m1"), 4.0)
-    db.record_receipt(_delivered("m1", "m1"), 4.0)  # a repeated receipt counts once
-    db.record_receipt(_delivered("m1", "m1-b"), 4.0)
+    db.record_receipts([_delivered("m1", "m1")], 4.0)
+    db.record_receipts([_delivered("m1", "m1")], 4.0)  # a repeated receipt counts once
+    db.record_receipts([_delivered("m1", "m1-b")], 4.0)
     assert status()[0] == Status.SENT
-    db.record_receipt(_delivered("m1", "m1-c"), 5.0)
+    db.record_receipts([_delivered("m1", "m1-c")], 5.0)
     assert status()[0] == Status.DELIVERED
-    db.record_receipt(_delivered("m2", "m2-b", code=104), 4.0)
-    db.record_receipt(_delivered("m2", "m2"), 5.0)  # a later good part does not undo the failure
+    db.record_receipts([_delivered("m2", "m2-b", code=104)], 4.0)
+    db.record_receipts([_delivered("m2", "m2")], 5.0)  # a later good part does not undo the failure
     assert status()[1] == Status.UNDELIVERED
     assert [m.reason for m in db.messages(batch_id)][1] == "provider: 104 NOT_DELIVERED"
+
+
+def test_receipts_read_together_are_applied_in_order_in_one_transaction(db: Store) -> None:
+    batch_id = _batch(db, 2)
+    first, second = db.claim(batch_id, 2, 2.0)
+    db.record_outcomes(batch_id, [Accepted(first.id, "p1", parts=2), Accepted(second.id, "p2")], 3.0)
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    together = [
+        Receipt("p2", at, sent_code=2, sent_status="SENT_SUCCESS"),
+        _delivered("p1", "p1"),
+        Receipt("nobody", at, sent_code=2, sent_status="SENT_SUCCESS"),  # kept for later matching
+        _delivered("p2", "p2"),
+        _delivered("p1", "p1-b"),  # the second part, read in the same batch as the first
+    ]
+    assert db.record_receipts(together, 4.0) == 4
+    assert [m.status for m in db.messages(batch_id)] == [Status.DELIVERED, Status.DELIVERED]
+    assert db.batch(batch_id).changed_at == 4.0
+
+
+def test_a_batch_of_receipts_that_cannot_be_stored_leaves_nothing_behind(db: Store) -> None:
+    batch_id = _batch(db, 1)
+    (only,) = db.claim(batch_id, 1, 2.0)
+    db.record_outcomes(batch_id, [Accepted(only.id, "q1")], 3.0)
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    broken = Receipt("q1", at, sent_code=2, sent_status="SENT_SUCCESS", raw={"bad": object()})
+    broken = dataclasses.replace(broken, at=None)  # type: ignore[arg-type]  # fails inside the transaction
+    with pytest.raises(AttributeError):
+        db.record_receipts([_delivered("q1", "q1"), broken], 4.0)
+    assert [m.status for m in db.messages(batch_id)] == [Status.ACCEPTED]  # the first was rolled back too

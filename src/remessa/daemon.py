@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from remessa.channels import CHANNEL_TYPES, Channel, Inbound, Receipt
@@ -138,8 +138,8 @@ class Daemon:
     def _utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
-    def _on_receipt(self, receipt: Receipt) -> None:
-        self.store.record_receipt(receipt, self.clock())
+    def _on_receipt(self, receipts: Sequence[Receipt]) -> None:
+        self.store.record_receipts(receipts, self.clock())
 
     def _on_inbound(self, provider: str, message: Inbound) -> None:
         """Store an MO message; an opt-out blocks the sender in every profile using that provider."""

@@ -1,14 +1,15 @@
 """Receipts folded into their messages, inside the caller's write transaction.
 
 A receipt may arrive before the submission's answer gives us the provider's id: it is kept unmatched and
-applied when that id is recorded.
+applied when that id is recorded. Receipts read together are stored together: one lookup of their messages,
+one insert, one update per message with every receipt of the batch folded in, in order.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -17,45 +18,47 @@ from remessa.channels import Receipt
 from remessa.schema import batches, messages, receipts
 from remessa.status import FINAL, RANK, Status, status_for_delivered_code, status_for_sent_code
 
-_BY_PROVIDER_ID = (
-    select(messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
-    .where(messages.c.provider_id == bindparam("pid"))
-    .order_by(messages.c.id.desc())
-    .limit(1)
+LOOKUP_CHUNK = 500  # provider ids per IN (...) lookup, well under every database's bound-parameter limit
+
+_BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest message wins (assigned last)
+    select(messages.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
+    .where(messages.c.provider_id.in_(bindparam("pids", expanding=True)))
+    .order_by(messages.c.id)
 )
-
-def _parts_delivered(conn: Connection, message_id: int) -> int:
-    query = select(func.count(func.distinct(receipts.c.part_id))).where(
-        receipts.c.message_id == message_id, receipts.c.delivered_code.in_([4, 401])
-    )
-    return int(conn.execute(query).scalar() or 0)
-
-
+_INSERT_RECEIPT = receipts.insert()
 _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
 
 
-def record_receipt(conn: Connection, receipt: Receipt, now: float) -> bool:
-    """Store a receipt and apply it to its message; an unknown id is kept for later matching.
+class _Message:
+    """A message being folded: its row as read, then the column changes of each receipt applied so far."""
 
-    Returns whether it matched a message.
+    __slots__ = ("id", "status", "batch_id", "parts", "values")
+
+    def __init__(self, id: int, status: str, batch_id: int, parts: int | None) -> None:
+        self.id, self.status, self.batch_id, self.parts = id, status, batch_id, parts
+        self.values: dict[str, Any] = {}
+
+
+def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> int:
+    """Store receipts and apply each to its message, in order; unknown ids are kept for later matching.
+
+    Returns how many matched a message. Each touched batch is marked changed once.
     """
-    pid = receipt.provider_id.lower()
-    row = {
-        "provider_id": pid,
-        "part_id": str(receipt.raw.get("part_id") or pid).lower(),
-        "at": receipt.at.timestamp(),
-        "sent_code": receipt.sent_code,
-        "sent_status": receipt.sent_status or None,
-        "delivered_code": receipt.delivered_code,
-        "delivered_status": receipt.delivered_status or None,
-        "raw": json.dumps(receipt.raw, default=str),
-        "received_at": now,
-    }
-    target = conn.execute(_BY_PROVIDER_ID, {"pid": pid}).first()
-    conn.execute(receipts.insert(), {"message_id": target[0] if target else None, **row})
-    if target is not None:
-        _apply_receipt(conn, target, row)
-    return target is not None
+    rows = [_row(receipt, now) for receipt in batch]
+    found: dict[str, _Message] = {}
+    pids = list({row["provider_id"] for row in rows})
+    for start in range(0, len(pids), LOOKUP_CHUNK):
+        for pid, *message in conn.execute(_BY_PROVIDER_IDS, {"pids": pids[start:start + LOOKUP_CHUNK]}):
+            found[pid] = _Message(*message)
+    conn.execute(_INSERT_RECEIPT, [
+        {**row, "message_id": found[row["provider_id"]].id if row["provider_id"] in found else None}
+        for row in rows
+    ])
+    matched = [(found[row["provider_id"]], row) for row in rows if row["provider_id"] in found]
+    for message, row in matched:
+        _fold(conn, message, row)
+    _write(conn, {m.id: m for m, _ in matched}.values(), now)
+    return len(matched)
 
 
 def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str, tuple[int, int]]) -> None:
@@ -69,45 +72,81 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
         .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(accepted)))
         .order_by(receipts.c.id)
     ).all()
+    folded: dict[int, _Message] = {}
     for receipt in early:
         mid, parts = accepted[receipt.provider_id]
         conn.execute(update(receipts).where(receipts.c.id == receipt.id).values(message_id=mid))
-        current = conn.execute(select(messages.c.status).where(messages.c.id == mid)).scalar_one()
-        _apply_receipt(conn, (mid, current, batch_id, parts), receipt._mapping)
+        if mid not in folded:
+            current = conn.execute(select(messages.c.status).where(messages.c.id == mid)).scalar_one()
+            folded[mid] = _Message(mid, current, batch_id, parts)
+        _fold(conn, folded[mid], receipt._mapping)
+    if early:
+        _write(conn, folded.values(), early[-1].received_at)
 
 
-def _apply_receipt(conn: Connection, message: Any, receipt: Any) -> None:
-    """Fold one receipt into its message (id, status, batch_id, parts).
+def _row(receipt: Receipt, now: float) -> dict[str, Any]:
+    pid = receipt.provider_id.lower()
+    return {
+        "provider_id": pid,
+        "part_id": str(receipt.raw.get("part_id") or pid).lower(),
+        "at": receipt.at.timestamp(),
+        "sent_code": receipt.sent_code,
+        "sent_status": receipt.sent_status or None,
+        "delivered_code": receipt.delivered_code,
+        "delivered_status": receipt.delivered_status or None,
+        "raw": json.dumps(receipt.raw, default=str),
+        "received_at": now,
+    }
+
+
+def _parts_delivered(conn: Connection, message_id: int) -> int:
+    query = select(func.count(func.distinct(receipts.c.part_id))).where(
+        receipts.c.message_id == message_id, receipts.c.delivered_code.in_([4, 401])
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def _fold(conn: Connection, message: _Message, receipt: Mapping[str, Any]) -> None:
+    """Fold one (already stored) receipt into `message`'s pending changes.
 
     A late, lower-level receipt never moves the status back, and a final status stays final. A multipart
     message is DELIVERED once every part is, and UNDELIVERED as soon as one part fails.
     """
-    message_id, current, batch_id, parts = message
-    values: dict[str, Any] = {}
+    values = message.values
     new_status: Status | None = None
     if receipt["sent_code"] is not None:
         values.update(sent_code=receipt["sent_code"], sent_status=receipt["sent_status"], sent_at=receipt["at"])
         new_status = status_for_sent_code(receipt["sent_code"])
     if receipt["delivered_code"] is not None:
-        values.update(
-            delivered_code=receipt["delivered_code"],
-            delivered_status=receipt["delivered_status"],
-            delivered_at=receipt["at"],
-        )
         new_status = status_for_delivered_code(receipt["delivered_code"])
-        if new_status == Status.DELIVERED and (parts or 1) > 1 and _parts_delivered(conn, message_id) < parts:
+        parts = message.parts or 1
+        if new_status == Status.DELIVERED and parts > 1 and _parts_delivered(conn, message.id) < parts:
             new_status = Status.SENT  # some parts are still on their way
-            for key in ("delivered_code", "delivered_status", "delivered_at"):
-                values.pop(key)
-    final = Status(current) in FINAL
-    if new_status is not None and not final and RANK[new_status] >= RANK[Status(current)] and current != Status.SUBMITTING:
-        values["status"] = new_status
+        else:
+            values.update(delivered_code=receipt["delivered_code"], delivered_status=receipt["delivered_status"],
+                          delivered_at=receipt["at"])
+    current = Status(message.status)
+    if (new_status is not None and current not in FINAL and current != Status.SUBMITTING
+            and RANK[new_status] >= RANK[current]):
+        values["status"] = message.status = new_status
         if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):
             code = receipt["delivered_code"] if receipt["delivered_code"] is not None else receipt["sent_code"]
             name = receipt["delivered_status"] or receipt["sent_status"] or ""
             values["reason"] = f"provider: {code} {name}".strip()
-    conn.execute(_update_message(tuple(sorted(values))), {"mid": message_id, **values})
-    conn.execute(_TOUCH_BATCH, {"bid": batch_id, "at": receipt["received_at"]})
+
+
+def _write(conn: Connection, folded: Iterable[_Message], now: float) -> None:
+    """One UPDATE per message (executemany per set of changed columns), then each batch touched once."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    touched: set[int] = set()
+    for message in folded:
+        touched.add(message.batch_id)
+        if message.values:
+            by_columns.setdefault(tuple(sorted(message.values)), []).append({"mid": message.id, **message.values})
+    for columns, params in by_columns.items():
+        conn.execute(_update_message(columns), params)
+    if touched:
+        conn.execute(_TOUCH_BATCH, [{"bid": bid, "at": now} for bid in sorted(touched)])
 
 
 @lru_cache(maxsize=64)

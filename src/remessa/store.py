@@ -16,7 +16,7 @@ from remessa.channels import Accepted, InDoubt, Inbound, Outcome, Receipt, Rejec
 from remessa.inbound import record_inbound
 from remessa.database import Database
 from remessa.errors import NotFound
-from remessa.receipts import apply_early_receipts, record_receipt
+from remessa.receipts import apply_early_receipts, record_receipts
 from remessa.records import Batch, Message, batch_from_row, batch_values, message_from_row
 from remessa.schema import batches, blocklist, messages
 from remessa.status import AWAITING_RECEIPT, PENDING, BatchState, Status
@@ -280,15 +280,13 @@ class Store(Database):
 
     # --- receipts ------------------------------------------------------------------------------
 
-    def record_receipt(self, receipt: Receipt, now: float) -> bool:
-        """Persist a receipt and apply it to its message; an unknown id is kept for later matching.
-
-        Returns whether it matched a message. Returns only once committed.
-        """
+    def record_receipts(self, batch: Sequence[Receipt], now: float) -> int:
+        """Persist receipts in one transaction and apply each to its message; unknown ids are kept for
+        later matching. Returns how many matched a message, once committed (raises: none was stored)."""
         with self._write() as conn:
-            matched = record_receipt(conn, receipt, now)
-        if not matched:
-            log.debug("receipt for unknown id %s kept for later matching", receipt.provider_id.lower())
+            matched = record_receipts(conn, batch, now)
+        if matched < len(batch):
+            log.debug("%d receipts for unknown ids kept for later matching", len(batch) - matched)
         return matched
 
     def record_inbound(

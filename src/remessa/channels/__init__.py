@@ -87,7 +87,8 @@ class Inbound:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-ReceiptHandler = Callable[[Receipt], None]
+#: takes the receipts a channel read together and returns once all are persisted (raises: none is).
+ReceiptHandler = Callable[[Sequence[Receipt]], None]
 InboundHandler = Callable[[Inbound], None]
 
 
@@ -95,8 +96,8 @@ class Channel(Protocol):
     """What the dispatcher needs from a delivery channel."""
 
     def open(self, on_receipt: ReceiptHandler, on_inbound: InboundHandler | None = None) -> None:
-        """Connect; from now on receipts go to `on_receipt` and inbound messages to `on_inbound`
-        (each persists before returning, so the provider is acknowledged only after that)."""
+        """Connect; from now on receipts go to `on_receipt` (in lists of those read together) and inbound
+        messages to `on_inbound`; each persists before returning, so the provider is acknowledged only after."""
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
         """Submit messages; one Outcome per message, in order."""

@@ -290,7 +290,7 @@ class SandboxChannel:
                 if row["provider_id"] in held:
                     continue
                 try:
-                    handler(_receipt(row))
+                    handler([_receipt(row)])
                 except Exception as exc:  # the daemon's handler failing must not stop the provider
                     held.add(row["provider_id"])
                     failed += 1

@@ -1,29 +1,31 @@
 """The SMPP 3.4 channel: a pool of transceiver binds (seed 002, "API SMPP"), each its own thread (smpp_bind).
 
-send() encodes and splits each message (smpp_text), hands it to one bind and waits for every outcome;
-receipts from deliver_sm go to on_receipt before they are acknowledged.
+send() encodes and splits each message (smpp_text), puts it on the pool's queue, which every bound bind takes
+from, and waits for every outcome; receipts from deliver_sm go to on_receipt before they are acknowledged.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import ssl
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from remessa.channels import (
     Accepted, InDoubt, Inbound, InboundHandler, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected,
 )
 from remessa.channels import smpp_text
-from remessa.channels.smpp_bind import ESME_ROK, ESME_RINVCMDLEN, ESME_RSYSERR, Bind, BindConfig, Job, status_name
+from remessa.channels.smpp_bind import Bind, BindConfig, Job
+from remessa.channels.smpp_wire import (
+    ESME_RINVCMDLEN, ESME_ROK, ESME_RSYSERR, TLV_RECEIPTED_MESSAGE_ID, Deliver, decode_deliver, status_name,
+    submit_head,
+)
 from remessa.channels.smpp_receipt import is_receipt, receipt_from_deliver
 from remessa.errors import PermanentFailure, TemporaryFailure
 from remessa.status import SENT_CODES
@@ -134,7 +136,7 @@ class SmppChannel:
         self._references = smpp_text.References()
         self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()  # part id -> (first part id, correlation)
         self._ids_lock = threading.Lock()
-        self._spread = itertools.count()
+        self._work: deque[Job] = deque()  # taken by whichever bind has room: see smpp_bind
         self._state = "new"  # new | open | closed
 
     # --- Channel ------------------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class SmppChannel:
         self._on_inbound = on_inbound
         self._state = "open"
         config = self._bind_config()
-        self._binds = [Bind(n, config, self._deliver) for n in range(1, self.settings.binds + 1)]
+        self._binds = [Bind(n, config, self._work, self._deliver) for n in range(1, self.settings.binds + 1)]
         for bind in self._binds:
             bind.start()
         deadline = time.monotonic() + self.settings.response_timeout + 1.0
@@ -176,14 +178,12 @@ class SmppChannel:
             raise TemporaryFailure(f"SMPP channel is {'closed' if self._state == 'closed' else 'not open'}")
         if not messages:
             return []
-        binds = self._live_binds()
+        self._live_binds()
         call = _Call(len(messages))
-        jobs: list[Job | None] = []
-        for position, message in enumerate(messages):
-            job = self._job(message, call, position)
-            jobs.append(job)
-            if job is not None:
-                binds[next(self._spread) % len(binds)].submit(job)
+        jobs = [self._job(message, call, position) for position, message in enumerate(messages)]
+        self._work.extend(job for job in jobs if job is not None)
+        for bind in self._binds:
+            bind.wake()
         self._wait(call, jobs, messages)
         return [call.outcomes[i] for i in range(len(messages))]
 
@@ -198,6 +198,9 @@ class SmppChannel:
             thread.start()
         for thread in stoppers:
             thread.join()
+        while self._work:
+            job = self._work.popleft()
+            job.done(job, "not_sent", None)
         log.info("smpp channel to %s:%d closed", self.settings.host, self.settings.port)
 
     # --- sending ------------------------------------------------------------------------------------------
@@ -210,6 +213,7 @@ class SmppChannel:
                           s.enquire_link, s.response_timeout, s.reconnect_min, s.reconnect_max, context)
 
     def _live_binds(self) -> list[Bind]:
+        """The bound binds, waiting up to response_timeout for one; raises as send() says."""
         deadline = time.monotonic() + self.settings.response_timeout
         while True:
             live = [b for b in self._binds if b.bound.is_set()]
@@ -240,18 +244,22 @@ class SmppChannel:
             call.outcomes[position] = Rejected(message.id, f"text cannot be sent: {exc}")
             return None
         ton, npi = s.source()
-        fields = {
-            "source_addr_ton": ton, "source_addr_npi": npi, "source_addr": s.source_addr,
-            "dest_addr_ton": s.dest_ton, "dest_addr_npi": s.dest_npi, "destination_addr": message.destination,
-            "esm_class": smpp_text.ESM_CLASS_UDHI if len(parts) > 1 else 0, "data_coding": coding,
-            "validity_period": validity_period(s.validity_hours),
-            "registered_delivery": 1 if s.registered_delivery else 0,
-        }
+        try:
+            head = submit_head({
+                "source_addr_ton": ton, "source_addr_npi": npi, "source_addr": s.source_addr,
+                "dest_addr_ton": s.dest_ton, "dest_addr_npi": s.dest_npi, "destination_addr": message.destination,
+                "esm_class": smpp_text.ESM_CLASS_UDHI if len(parts) > 1 else 0, "data_coding": coding,
+                "validity_period": validity_period(s.validity_hours),
+                "registered_delivery": 1 if s.registered_delivery else 0,
+            })
+        except ValueError as exc:
+            call.outcomes[position] = Rejected(message.id, f"cannot be addressed over SMPP: {exc}")
+            return None
 
         def done(job: Job, kind: str, status: int | None) -> None:
             self._finish(call, position, message, job, kind, status)
 
-        return Job(message.id, message.destination, parts, fields, done)
+        return Job(message.id, head, parts, done)
 
     def _finish(self, call: _Call, position: int, message: OutgoingMessage, job: Job, kind: str,
                 status: int | None) -> None:
@@ -306,32 +314,41 @@ class SmppChannel:
                 self._ids.popitem(last=False)
 
     # --- receiving ----------------------------------------------------------------------------------------
-    def _deliver(self, body: bytes) -> int:
-        """Handle one deliver_sm body on a bind thread; return the deliver_sm_resp status."""
-        try:
-            pdu = decode_deliver(body)
-        except (IndexError, ValueError):
-            log.warning("smpp: malformed deliver_sm answered with ESME_RINVCMDLEN")
-            return ESME_RINVCMDLEN
-        if not is_receipt(pdu.esm_class):
-            return self._inbound(pdu)
-        receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, self._clock())
-        if receipt is None:
-            return ESME_ROK
-        receipt = self._matched(receipt)
+    def _deliver(self, bodies: list[bytes]) -> list[int]:
+        """Handle the deliver_sm bodies one bind read together; return their deliver_sm_resp statuses.
+
+        Receipts go to on_receipt in one call (one transaction); MO messages to on_inbound one by one.
+        """
+        statuses = [ESME_ROK] * len(bodies)
+        receipts: list[tuple[int, Receipt]] = []
+        now = self._clock()
+        for n, body in enumerate(bodies):
+            try:
+                pdu = decode_deliver(body)
+            except (IndexError, ValueError):
+                log.warning("smpp: malformed deliver_sm answered with ESME_RINVCMDLEN")
+                statuses[n] = ESME_RINVCMDLEN
+                continue
+            if not is_receipt(pdu.esm_class):
+                statuses[n] = self._inbound(pdu)
+                continue
+            receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now)
+            if receipt is not None:
+                receipts.append((n, self._matched(receipt)))
         handler = self._on_receipt
-        try:
-            if handler is not None:
-                handler(receipt)
-        except Exception:  # the SMSC redelivers it; the bind must go on
-            log.warning("smpp: receipt for %s not taken (handler raised); the SMSC will redeliver",
-                        receipt.provider_id, exc_info=True)
-            return ESME_RSYSERR
-        return ESME_ROK
+        if receipts and handler is not None:
+            try:
+                handler([receipt for _, receipt in receipts])
+            except Exception:  # the SMSC redelivers them; the bind must go on
+                log.warning("smpp: %d receipts not taken (handler raised); the SMSC will redeliver",
+                            len(receipts), exc_info=True)
+                for n, _ in receipts:
+                    statuses[n] = ESME_RSYSERR
+        return statuses
 
     def _inbound(self, pdu: Deliver) -> int:
         """An MO message: handed to on_inbound (persisted) before it is acknowledged."""
-        replied = pdu.tlvs.get(0x001E, b"").rstrip(b"\0").decode("latin-1").lower()
+        replied = pdu.tlvs.get(TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\0").decode("latin-1").lower()
         message = Inbound(
             source=pdu.source, destination=pdu.destination, text=inbound_text(pdu.short_message, pdu.data_coding),
             at=self._clock(), message_id=replied, raw={"data_coding": pdu.data_coding, "esm_class": pdu.esm_class},
@@ -358,43 +375,6 @@ class SmppChannel:
         return dataclasses.replace(receipt, provider_id=first, correlation_id=correlation_id, raw=raw)
 
 
-class Deliver(NamedTuple):
-    """The parts of a deliver_sm body remessa uses."""
-
-    esm_class: int
-    short_message: bytes
-    tlvs: dict[int, bytes]  # raw octets, vendor TLVs included
-    source: str
-    destination: str
-    data_coding: int
-
-
-def decode_deliver(body: bytes) -> Deliver:
-    """The fields of a deliver_sm body, TLVs as raw octets. Raises ValueError/IndexError."""
-    start = _skip_cstring(body, 0) + 2  # service_type, source_addr_ton, _npi
-    pos = _skip_cstring(body, start)
-    source = body[start:pos - 1].decode("latin-1")
-    start = pos + 2  # dest_addr_ton, _npi
-    pos = _skip_cstring(body, start)
-    destination = body[start:pos - 1].decode("latin-1")
-    esm_class = body[pos]
-    pos = _skip_cstring(body, pos + 3)  # esm_class, protocol_id, priority_flag, schedule_delivery_time
-    pos = _skip_cstring(body, pos)  # validity_period
-    data_coding = body[pos + 2]  # registered_delivery, replace_if_present, data_coding
-    length = body[pos + 4]  # sm_default_msg_id, sm_length
-    pos += 5
-    short_message = body[pos:pos + length]
-    if len(short_message) != length:
-        raise ValueError("short_message cut short")
-    pos += length
-    tlvs: dict[int, bytes] = {}
-    while pos + 4 <= len(body):
-        tag, size = int.from_bytes(body[pos:pos + 2]), int.from_bytes(body[pos + 2:pos + 4])
-        tlvs[tag] = body[pos + 4:pos + 4 + size]
-        pos += 4 + size
-    return Deliver(esm_class, short_message, tlvs, source, destination, data_coding)
-
-
 def inbound_text(short_message: bytes, data_coding: int) -> str:
     """Decode an MO message's text by its data_coding (GSM7 unpacked, UCS2, else Latin-1)."""
     coding = data_coding & 0x0F if data_coding & 0xF0 in (0x00, 0x10) else data_coding
@@ -407,6 +387,3 @@ def inbound_text(short_message: bytes, data_coding: int) -> str:
         pass
     return short_message.decode("latin-1")
 
-
-def _skip_cstring(body: bytes, pos: int) -> int:
-    return body.index(b"\0", pos) + 1

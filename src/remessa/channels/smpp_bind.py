@@ -1,60 +1,39 @@
 """One SMPP bind: a thread that alone owns its socket (connect, bind, submit, read, enquire_link, reconnect).
 
-smpplib connects, binds and builds submit_sm; frames are read here, only when select() says data is there, and
-deliver_sm is decoded here into raw TLV octets (smpplib's process-global TLV tables drop or truncate them).
+smpplib connects and binds; after that this thread frames the stream itself (smpp_wire), reading only when
+select() (or the TLS buffer) says data is there. Binds take jobs from the pool's shared queue when their window
+and rate allow, so a slow or dropped bind leaves its share to the others; a job's parts stay on the bind that
+took it, in order. The deliver_sm PDUs read together are handed over together, persisted, then answered.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import random
 import select
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import smpplib.consts
 import smpplib.exceptions
-import smpplib.smpp
 from smpplib.client import Client
+
+from remessa.channels.smpp_wire import (
+    BAD_CREDENTIALS, DELIVER_SM, DELIVER_SM_RESP, ENQUIRE_LINK, ENQUIRE_LINK_RESP, ESME_RINVCMDID, ESME_ROK,
+    GENERIC_NACK, HEADER, RESP, SUBMIT_SM_RESP, THROTTLING, UNBIND, UNBIND_RESP, BadFrame, Frames, header,
+    status_name, submit_sm,
+)
 
 log = logging.getLogger(__name__)
 
-HEADER = struct.Struct(">IIII")  # command_length, command_id, command_status, sequence_number
-RESP = 0x80000000
-GENERIC_NACK = 0x80000000
-SUBMIT_SM_RESP = 0x80000004
-DELIVER_SM = 0x00000005
-DELIVER_SM_RESP = 0x80000005
-UNBIND = 0x00000006
-UNBIND_RESP = 0x80000006
-ENQUIRE_LINK = 0x00000015
-ENQUIRE_LINK_RESP = 0x80000015
-ESME_ROK = 0x00
-ESME_RINVCMDLEN = 0x02
-ESME_RINVCMDID = 0x03
-ESME_RSYSERR = 0x08
-ESME_RMSGQFUL = 0x14
-ESME_RTHROTTLED = 0x58
-THROTTLING = (ESME_RTHROTTLED, ESME_RMSGQFUL)
-BAD_CREDENTIALS = (0x0D, 0x0E, 0x0F)  # ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID
-MAX_PDU = 64 * 1024
-
-STATUS_NAMES: dict[int, str] = {
-    value: name.removeprefix("SMPP_") for name, value in vars(smpplib.consts).items()
-    if name.startswith("SMPP_ESME_") and isinstance(value, int)
-}
-
-
-def status_name(status: int) -> str:
-    """`ESME_RINVDSTADR` for 0x0B; `0x000000C1` for a status smpplib does not name."""
-    return STATUS_NAMES.get(status, f"0x{status:08X}")
+RECV_SIZE = 256 * 1024
+SPAN = 1.005  # the rate's one-second span, with a margin for the SMSC timing arrivals rather than sends
+CATCH_UP = 0.25  # seconds of pacing a bind may make up after a pause (within the rate's span)
 
 
 class Dead(Exception):
@@ -74,9 +53,8 @@ class Job:
     """One message on its way through one bind: its parts are submitted one after the other, in order."""
 
     message_id: int
-    destination: str
+    head: bytes  # submit_sm octets before sm_length, shared by every part (smpp_wire.submit_head)
     parts: list[bytes]
-    fields: dict[str, Any]  # submit_sm fields shared by every part
     done: Callable[[Job, str, int | None], None]  # (job, kind, status): kind ok | refused | in_doubt | ...
     ids: list[str] = field(default_factory=list)  # message_id of each acknowledged part
     abandoned: bool = False  # send() stopped waiting: do not start more parts
@@ -104,24 +82,64 @@ class BindConfig:
     ssl_context: ssl.SSLContext | None
 
 
-class _TlsClient(Client):  # type: ignore[misc]
-    """smpplib wraps the socket without server_hostname (so verification cannot work); pass it."""
+class Pacer:
+    """At most `rate` submits in any SPAN-second span, evenly spaced; after a gap (between two chunks) a bind may
+    catch up CATCH_UP seconds of its spacing, never beyond the span's count. `hold` stops it until an instant,
+    with nothing to catch up for the time held (the SMSC asked us to slow down)."""
 
-    def _create_socket(self) -> socket.socket:
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        raw.settimeout(self.timeout)
-        return self._ssl_context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[no-any-return]
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.limit = max(1, int(rate))
+        self._recent: deque[float] = deque()
+        self._next = 0.0
+
+    def ready_at(self) -> float:
+        """The earliest monotonic instant of the next submit."""
+        if len(self._recent) >= self.limit:
+            return max(self._next, self._recent[0] + SPAN)
+        return self._next
+
+    def sent(self, now: float) -> None:
+        self._recent.append(now)
+        if len(self._recent) > self.limit:
+            self._recent.popleft()
+        self._next = max(self._next + self.interval, now - CATCH_UP)
+
+    def written(self, count: int, at: float) -> None:
+        """The last `count` submits left the socket at `at`: the span counts from there, so a write delayed
+        (by the GIL, a full buffer) cannot bring two submits `limit` apart closer than SPAN on the wire."""
+        for n in range(1, min(count, len(self._recent)) + 1):
+            self._recent[-n] = at
+
+    def hold(self, until: float) -> None:
+        self._next = max(self._next, until)
+
+
+def _client_class(tls: bool) -> type[Client]:
+    if not tls:
+        return Client
+
+    class TlsClient(Client):  # type: ignore[misc]
+        """smpplib wraps the socket without server_hostname (so verification cannot work); pass it."""
+
+        def _create_socket(self) -> socket.socket:
+            raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            raw.settimeout(self.timeout)
+            return self._ssl_context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[no-any-return]
+
+    return TlsClient
 
 
 class Bind:
-    """A bind worker; `submit(job)` hands it work from any thread, `stop()` winds it down."""
+    """A bind worker over the pool's `work` queue; `wake()` after adding work, `stop()` winds it down."""
 
-    def __init__(self, number: int, config: BindConfig, on_deliver: Callable[[bytes], int]) -> None:
+    def __init__(self, number: int, config: BindConfig, work: deque[Job],
+                 on_deliver: Callable[[list[bytes]], list[int]]) -> None:
         self.number = number
         self.config = config
-        self._on_deliver = on_deliver  # deliver_sm body -> deliver_sm_resp status
-        self._inbox: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self._ready: deque[Job] = deque()  # owned by the thread: continuations and retries first
+        self._work = work  # shared by the pool's binds; deque.popleft is atomic
+        self._on_deliver = on_deliver  # deliver_sm bodies -> their deliver_sm_resp statuses, once persisted
+        self._ready: deque[Job] = deque()  # owned by the thread: next parts and throttled retries first
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._stop = threading.Event()
@@ -131,7 +149,7 @@ class Bind:
         self._thread = threading.Thread(target=self._run, name=f"smpp-bind-{number}", daemon=True)
         self._client: Client | None = None
         self._inflight: dict[int, tuple[Job, float]] = {}
-        self._next_send = 0.0
+        self._pacer = Pacer(config.rate)
         self._backoff = 0.0
         self._pause_until = 0.0
 
@@ -139,24 +157,19 @@ class Bind:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, job: Job) -> None:
-        self._inbox.put(job)
-        self._wake()
-
-    def stop(self, wait: float) -> None:
-        """Stop taking work, let outstanding responses arrive (at most `wait` s), unbind, join."""
-        self._stop.set()
-        self._wake()
-        self._thread.join(wait + self.config.response_timeout + 2.0)
-        self._drain_inbox("channel closed")
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def _wake(self) -> None:
+    def wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
         except OSError:  # buffer full (already woken) or closed
             pass
+
+    def stop(self, wait: float) -> None:
+        """Stop taking work, let outstanding responses arrive (at most `wait` s), unbind, join."""
+        self._stop.set()
+        self.wake()
+        self._thread.join(wait + self.config.response_timeout + 2.0)
+        self._wake_r.close()
+        self._wake_w.close()
 
     # --- the thread -------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -167,9 +180,10 @@ class Bind:
             except BindRefused as exc:
                 self.last_error = exc
                 self.attempted.set()
-                log.warning("smpp bind %d to %s:%d failed: %s; retrying in %.0f s",
-                            self.number, self.config.host, self.config.port, exc, delay)
-                self._stop.wait(delay)
+                pause = delay * (0.5 + random.random())  # binds refused together do not retry together
+                log.warning("smpp bind %d to %s:%d failed: %s; retrying in %.1f s",
+                            self.number, self.config.host, self.config.port, exc, pause)
+                self._stop.wait(pause)
                 delay = min(self.config.reconnect_max, delay * 2)
                 continue
             self.last_error = None
@@ -179,13 +193,15 @@ class Bind:
             reason = self._session()
             self.bound.clear()
             self._disconnect(reason)
-        self._drain_ready("channel closed")
+        while self._ready:
+            job = self._ready.popleft()
+            job.done(job, "in_doubt" if job.started else "not_sent", None)
 
     def _connect(self) -> None:
         cfg = self.config
-        factory = _TlsClient if cfg.ssl_context is not None else Client
-        client = factory(cfg.host, cfg.port, timeout=cfg.response_timeout, ssl_context=cfg.ssl_context,
-                         allow_unknown_opt_params=True, logger_name=f"{__name__}.client")
+        client = _client_class(cfg.ssl_context is not None)(
+            cfg.host, cfg.port, timeout=cfg.response_timeout, ssl_context=cfg.ssl_context,
+            allow_unknown_opt_params=True, logger_name=f"{__name__}.client")
         try:
             client.connect()
         except smpplib.exceptions.ConnectionError as exc:
@@ -207,20 +223,22 @@ class Bind:
             client.disconnect()
             raise BindRefused(f"no bind_transceiver_resp from {cfg.host}:{cfg.port} ({exc or 'timeout'})",
                               permanent=False) from None
+        client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # noqa: SLF001 - a window of
+        # small PDUs must not wait for the SMSC's delayed ACK (Nagle)
         self._client = client
         log.info("smpp bind %d bound to %s:%d", self.number, cfg.host, cfg.port)
 
     def _disconnect(self, reason: str) -> None:
+        """Answers that can no longer come are in doubt; messages not started go back to the pool."""
         for job, _ in self._inflight.values():
             job.done(job, "in_doubt", None)
         self._inflight.clear()
-        kept: deque[Job] = deque()
-        for job in self._ready:  # a message with parts accepted cannot continue on another connection
+        while self._ready:  # a message with parts accepted cannot continue on another connection
+            job = self._ready.pop()
             if job.started:
                 job.done(job, "in_doubt", None)
             else:
-                kept.append(job)
-        self._ready = kept
+                self._work.appendleft(job)
         if self._client is not None:
             self._client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN  # unbound or dead: no smpplib warning
             self._client.disconnect()
@@ -234,6 +252,7 @@ class Bind:
         assert client is not None
         sock: socket.socket = client._socket  # noqa: SLF001 - we read frames ourselves, see module doc
         cfg = self.config
+        frames = Frames()
         now = time.monotonic()
         last_rx = last_enquire = now
         enquire_seq: int | None = None
@@ -244,7 +263,7 @@ class Bind:
                 if self._stop.is_set():
                     stop_at = stop_at or now + cfg.response_timeout
                     if not self._inflight or now >= stop_at:
-                        self._unbind(client, sock)
+                        self._unbind(client, sock, frames)
                         return "closed"
                 if now - last_rx > 2 * cfg.enquire_link:
                     raise Dead(f"nothing received for {now - last_rx:.0f} s")
@@ -253,16 +272,18 @@ class Bind:
                 self._expire(now)
                 if enquire_seq is None and now - last_enquire >= cfg.enquire_link:
                     enquire_seq = client.next_sequence()
-                    self._write(sock, HEADER.pack(16, ENQUIRE_LINK, 0, enquire_seq))
+                    self._write(sock, header(ENQUIRE_LINK, enquire_seq))
                     last_enquire = now
                 if stop_at is None:
                     self._submit_ready(client, sock, now)
-                for frame in self._frames(sock, self._wait_time(now, last_rx, last_enquire, enquire_seq)):
+                received = self._read(sock, frames, self._wait_time(now, last_rx, last_enquire, enquire_seq))
+                if received:
                     last_rx = time.monotonic()
-                    ended = self._handle(sock, frame)
-                    _, command, _, seq = HEADER.unpack_from(frame)
-                    if command & RESP and seq == enquire_seq:
+                    if enquire_seq is not None and any(
+                            HEADER.unpack_from(f)[1] & RESP and HEADER.unpack_from(f)[3] == enquire_seq
+                            for f in received):
                         enquire_seq = None
+                    ended = self._handle(sock, received)
                     if ended:
                         return ended
         except Dead as exc:
@@ -275,15 +296,13 @@ class Bind:
         due = [last_rx + 2 * cfg.enquire_link, last_enquire + cfg.enquire_link]
         if enquire_seq is not None:
             due.append(last_enquire + cfg.response_timeout)
-        due += [sent + cfg.response_timeout for _, sent in self._inflight.values()]
-        if self._has_work() and len(self._inflight) < cfg.window:
-            due.append(max(self._next_send, self._pause_until))
+        if self._inflight:
+            due.append(min(sent for _, sent in self._inflight.values()) + cfg.response_timeout)
+        if (self._ready or self._work) and len(self._inflight) < cfg.window:
+            due.append(max(self._pacer.ready_at(), self._pause_until))
         if self._stop.is_set():
             due.append(now + 0.05)
         return max(0.0, min(due) - now)
-
-    def _has_work(self) -> bool:
-        return bool(self._ready) or not self._inbox.empty()
 
     def _next_job(self) -> Job | None:
         while True:
@@ -291,34 +310,36 @@ class Bind:
                 job = self._ready.popleft()
             else:
                 try:
-                    job = self._inbox.get_nowait()
-                except queue.Empty:
+                    job = self._work.popleft()
+                except IndexError:
                     return None
             if not job.abandoned:
                 return job
 
     def _submit_ready(self, client: Client, sock: socket.socket, now: float) -> None:
-        interval = 1.0 / self.config.rate
-        while len(self._inflight) < self.config.window and now >= self._pause_until and now >= self._next_send:
+        pacer, out = self._pacer, []
+        while (len(self._inflight) < self.config.window and now >= self._pause_until
+               and now >= pacer.ready_at()):
             job = self._next_job()
             if job is None:
-                return
-            p = smpplib.smpp.make_pdu("submit_sm", client=client, short_message=job.parts[len(job.ids)],
-                                      **job.fields)
-            p.sequence = client.next_sequence()
-            self._inflight[p.sequence] = (job, now)
-            self._write(sock, p.generate())
-            # even spacing rather than a bucket: never more than `rate` submits in any one-second span
-            self._next_send = now + interval
+                break
+            sequence = client.next_sequence()
+            self._inflight[sequence] = (job, now)
+            out.append(submit_sm(job.head, job.parts[len(job.ids)], sequence))
+            pacer.sent(now)
+        if out:
+            self._write(sock, b"".join(out))
+            pacer.written(len(out), time.monotonic())
 
     def _expire(self, now: float) -> None:
-        late = [seq for seq, (_, sent) in self._inflight.items() if now - sent > self.config.response_timeout]
+        timeout = self.config.response_timeout
+        late = [seq for seq, (_, sent) in self._inflight.items() if now - sent > timeout]
         for seq in late:
             job, _ = self._inflight.pop(seq)
             job.done(job, "no_response", None)
 
-    def _frames(self, sock: socket.socket, wait: float) -> list[bytes]:
-        """The frames readable now (waiting at most `wait` s for the first); a partial frame is fatal."""
+    def _read(self, sock: socket.socket, frames: Frames, wait: float) -> list[bytes]:
+        """The whole PDUs readable now (waiting at most `wait` s for data); a PDU cut short is fatal."""
         pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
         if not pending:
             readable, _, _ = select.select([sock, self._wake_r], [], [], wait)
@@ -326,24 +347,20 @@ class Bind:
                 self._wake_r.recv(4096)
             if sock not in readable:
                 return []
-        header = self._recv(sock, 4)
-        (length,) = struct.unpack(">I", header)
-        if not 16 <= length <= MAX_PDU:
-            raise Dead(f"bad command_length {length}")
-        return [header + self._recv(sock, length - 4)]
-
-    def _recv(self, sock: socket.socket, size: int) -> bytes:
-        chunks, got = [], 0
-        while got < size:
-            try:
-                chunk = sock.recv(size - got)
-            except TimeoutError:
-                raise Dead("PDU cut short (timeout mid-PDU)") from None
-            if not chunk:
-                raise Dead("connection closed by the SMSC")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+        received: list[bytes] = []
+        try:
+            while True:
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except TimeoutError:
+                    raise Dead("PDU cut short (timeout mid-PDU)") from None
+                if not data:
+                    raise Dead("connection closed by the SMSC")
+                received += frames.feed(data)
+                if not frames.partial and not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                    return received
+        except BadFrame as exc:
+            raise Dead(str(exc)) from None
 
     def _write(self, sock: socket.socket, data: bytes) -> None:
         try:
@@ -351,34 +368,45 @@ class Bind:
         except OSError as exc:
             raise Dead(f"write failed: {exc}") from None
 
-    def _handle(self, sock: socket.socket, frame: bytes) -> str:
-        """Act on one frame; a non-empty return ends the session with that reason."""
-        _, command, status, seq = HEADER.unpack_from(frame)
-        if command in (SUBMIT_SM_RESP, GENERIC_NACK):
-            entry = self._inflight.pop(seq, None)
-            if entry is None:
-                if command == SUBMIT_SM_RESP:
+    def _handle(self, sock: socket.socket, received: list[bytes]) -> str:
+        """Act on the PDUs read together; a non-empty return ends the session with that reason."""
+        delivers: list[tuple[int, bytes]] = []
+        answers: list[bytes] = []
+        ended = ""
+        for frame in received:
+            _, command, status, seq = HEADER.unpack_from(frame)
+            if command in (SUBMIT_SM_RESP, GENERIC_NACK):
+                entry = self._inflight.pop(seq, None)
+                if entry is not None:
+                    self._on_submit_resp(*entry, status, frame[16:], nack=command == GENERIC_NACK)
+                elif command == SUBMIT_SM_RESP:
                     log.debug("smpp bind %d: late submit_sm_resp %d ignored", self.number, seq)
-                return ""
-            self._on_submit_resp(entry[0], status, frame[16:], nack=command == GENERIC_NACK)
-        elif command == DELIVER_SM:
-            answer = self._on_deliver(frame[16:])
-            self._write(sock, HEADER.pack(17, DELIVER_SM_RESP, answer, seq) + b"\0")
-        elif command == ENQUIRE_LINK:
-            self._write(sock, HEADER.pack(16, ENQUIRE_LINK_RESP, 0, seq))
-        elif command == UNBIND:
-            self._write(sock, HEADER.pack(16, UNBIND_RESP, 0, seq))
-            return "the SMSC unbound"
-        elif not command & RESP:
-            self._write(sock, HEADER.pack(16, GENERIC_NACK, ESME_RINVCMDID, seq))
-        return ""
+            elif command == DELIVER_SM:
+                delivers.append((seq, frame[16:]))
+            elif command == ENQUIRE_LINK:
+                answers.append(header(ENQUIRE_LINK_RESP, seq))
+            elif command == UNBIND:
+                answers.append(header(UNBIND_RESP, seq))
+                ended = "the SMSC unbound"
+                break
+            elif not command & RESP:
+                answers.append(header(GENERIC_NACK, seq, ESME_RINVCMDID))
+        if delivers:  # persisted together before any is acknowledged
+            statuses = self._on_deliver([body for _, body in delivers])
+            answers += [header(DELIVER_SM_RESP, seq, status, b"\0") for (seq, _), status in zip(delivers, statuses)]
+        if answers:
+            self._write(sock, b"".join(answers))
+        return ended
 
-    def _on_submit_resp(self, job: Job, status: int, body: bytes, nack: bool) -> None:
+    def _on_submit_resp(self, job: Job, sent: float, status: int, body: bytes, nack: bool) -> None:
         if status in THROTTLING:
-            self._backoff = min(2.0, max(0.05, self._backoff * 2))
-            self._pause_until = time.monotonic() + self._backoff
-            self._ready.appendleft(job)  # the same part again: parts stay in order
-            log.debug("smpp bind %d: %s, pausing %.2f s", self.number, status_name(status), self._backoff)
+            now = time.monotonic()
+            if sent >= self._pause_until:  # answers to submits sent before this pause are the same episode
+                self._backoff = min(2.0, max(0.05, self._backoff * 2))
+                self._pause_until = now + self._backoff
+                self._pacer.hold(self._pause_until)
+                log.debug("smpp bind %d: %s, pausing %.2f s", self.number, status_name(status), self._backoff)
+            self._ready.append(job)  # the same part again, before new work, in the order sent
             return
         self._backoff = self._backoff / 2 if self._backoff > 0.05 else 0.0  # recovers as answers come
         if status != ESME_ROK or nack:
@@ -393,27 +421,15 @@ class Bind:
         else:
             job.done(job, "ok", None)
 
-    def _unbind(self, client: Client, sock: socket.socket) -> None:
+    def _unbind(self, client: Client, sock: socket.socket, frames: Frames) -> None:
         try:
-            self._write(sock, HEADER.pack(16, UNBIND, 0, client.next_sequence()))
+            self._write(sock, header(UNBIND, client.next_sequence()))
             deadline = time.monotonic() + min(1.0, self.config.response_timeout)
             while (left := deadline - time.monotonic()) > 0:
-                for frame in self._frames(sock, left):
-                    if HEADER.unpack_from(frame)[1] == UNBIND_RESP:
-                        return
-                    self._handle(sock, frame)
+                received = self._read(sock, frames, left)
+                if any(HEADER.unpack_from(f)[1] == UNBIND_RESP for f in received):
+                    return
+                self._handle(sock, received)
         except (Dead, OSError):
             pass
 
-    def _drain_ready(self, reason: str) -> None:
-        while self._ready:
-            job = self._ready.popleft()
-            job.done(job, "in_doubt" if job.started else "not_sent", None)
-
-    def _drain_inbox(self, reason: str) -> None:
-        while True:
-            try:
-                job = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            job.done(job, "not_sent", None)
