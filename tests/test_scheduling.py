@@ -93,7 +93,7 @@ def steps(daemon: Daemon, count: int) -> None:
 def settle(daemon: Daemon, clock: Clock) -> None:
     """Deliver every receipt due (an hour later) and let the batches settle."""
     clock.set(datetime.fromtimestamp(clock.now, SP) + timedelta(hours=1), tick=0.0)
-    daemon.channels["sandbox"].pump(datetime.fromtimestamp(clock.now, SP))
+    daemon.channels["sandbox"].channel.pump(datetime.fromtimestamp(clock.now, SP))
     steps(daemon, 2)
 
 

@@ -207,3 +207,35 @@ def test_a_batch_of_receipts_that_cannot_be_stored_leaves_nothing_behind(db: Sto
     with pytest.raises(AttributeError):
         db.record_receipts([_delivered("q1", "q1"), broken], 4.0)
     assert [m.status for m in db.messages(batch_id)] == [Status.ACCEPTED]  # the first was rolled back too
+
+
+def test_a_later_parts_receipt_that_came_before_the_submit_answer_still_counts(db: Store) -> None:
+    batch_id = _batch(db, 1)
+    (message,) = db.claim(batch_id, 1, 2.0)
+    # parts 2 and 3 were receipted (under their own ids) before the last part's answer was committed
+    assert db.record_receipts([_delivered("pt-b", "pt-b"), _delivered("pt-c", "pt-c")], 3.0) == 0
+    db.record_outcomes(batch_id, [Accepted(message.id, "pt-a", parts=3, part_ids=("pt-a", "pt-b", "pt-c"))], 4.0)
+    assert [m.status for m in db.messages(batch_id)] == [Status.SENT]  # two of three parts delivered
+    db.record_receipts([_delivered("pt-a", "pt-a")], 5.0)
+    assert [m.status for m in db.messages(batch_id)] == [Status.DELIVERED]
+
+
+def test_a_retry_of_a_message_in_doubt_that_is_refused_is_unknown_not_rejected(db: Store) -> None:
+    batch_id = _batch(db, 3)
+    first = db.claim(batch_id, 3, 2.0)
+    db.record_outcomes(batch_id, [InDoubt(m.id, "connection to smsc:2444 lost before submit_sm_resp")
+                                  for m in first[:2]] + [Accepted(first[2].id, "ok-3")], 3.0)
+    again = db.claim(batch_id, 3, 4.0)  # in_flight = retry: both are queued again
+    assert len(again) == 2
+    db.record_outcomes(batch_id, [Rejected(again[0].id, "ESME_RINVDSTADR", permanent=True)], 5.0)
+    db.reject(batch_id, [again[1].id], "provider_error: bind_transceiver refused with ESME_RBINDFAIL", 5.0)
+    one, two, three = db.messages(batch_id)
+    assert (one.status, two.status, three.status) == (Status.UNKNOWN, Status.UNKNOWN, Status.ACCEPTED)
+    assert one.reason == ("in_flight_unknown: connection to smsc:2444 lost before submit_sm_resp; the retry was"
+                          " refused (ESME_RINVDSTADR), so the first attempt may or may not have been sent")
+    assert "ESME_RBINDFAIL" in two.reason and two.reason.startswith("in_flight_unknown:")
+    # a message refused on its first attempt is simply REJECTED
+    batch_id = _batch(db, 1, name="b.txt")
+    (fresh,) = db.claim(batch_id, 1, 6.0)
+    db.reject(batch_id, [fresh.id], "provider_error: bind refused", 6.0)
+    assert [(m.status, m.reason) for m in db.messages(batch_id)] == [(Status.REJECTED, "provider_error: bind refused")]

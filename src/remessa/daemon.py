@@ -19,6 +19,7 @@ from remessa.channels import CHANNEL_TYPES, Channel, Inbound, Receipt
 from remessa.config import Settings
 from remessa.dispatch import Dispatcher
 from remessa.intake import Intake
+from remessa.links import Link
 from remessa.phone import phone_book
 from remessa.planner import Planner
 from remessa.settlement import Settlement
@@ -61,11 +62,11 @@ class Daemon:
             if not provider.active:
                 log.warning("provider %s is not active; its profiles' batches wait", name)
                 continue
-            channel = CHANNEL_TYPES[provider.type].factory(
-                provider.settings, spool=self.settings.daemon.spool, clock=self._utcnow
-            )
-            channel.open(self._on_receipt, on_inbound=functools.partial(self._on_inbound, name))
-            self.channels[name] = channel
+            make = functools.partial(CHANNEL_TYPES[provider.type].factory, provider.settings,
+                                     spool=self.settings.daemon.spool, clock=self._utcnow)
+            link = Link(name, make, self._on_receipt, on_inbound=functools.partial(self._on_inbound, name))
+            link.open()  # a provider down now is tried again by the dispatcher; the daemon runs on
+            self.channels[name] = link
         for profile in self.settings.profiles:
             for path in self.spool.processing(profile):
                 self.intake.resume(profile, path, self.clock())

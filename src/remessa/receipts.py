@@ -64,8 +64,8 @@ def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> i
 def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str, tuple[int, int]]) -> None:
     """Match and apply the receipts that arrived before their messages were accepted.
 
-    `accepted` maps each provider id (lower case) to (message id, parts) of the message just marked
-    ACCEPTED with it.
+    `accepted` maps each provider id (lower case; every part's id for a multipart message) to
+    (message id, parts) of the message just marked ACCEPTED with it.
     """
     early = conn.execute(
         select(receipts)

@@ -155,7 +155,8 @@ class Store(Database):
     def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float) -> None:
         """Commit what the provider answered; a receipt that arrived before its id is applied now."""
         accepted: list[dict[str, Any]] = [
-            {"mid": o.message_id, "pid": o.provider_id.lower(), "parts": o.parts}
+            {"mid": o.message_id, "pid": o.provider_id.lower(), "parts": o.parts,
+             "ids": [i.lower() for i in o.part_ids] or [o.provider_id.lower()]}
             for o in outcomes if isinstance(o, Accepted)
         ]
         refused = [
@@ -171,17 +172,12 @@ class Store(Database):
             if accepted:
                 conn.execute(
                     submitting.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
-                    accepted,
+                    [{"mid": a["mid"], "pid": a["pid"], "parts": a["parts"]} for a in accepted],
                 )
-                apply_early_receipts(conn, batch_id, {a["pid"]: (a["mid"], a["parts"]) for a in accepted})
+                # early receipts are filed under the first part's id, or a later part's when it came first
+                apply_early_receipts(conn, batch_id, {i: (a["mid"], a["parts"]) for a in accepted for i in a["ids"]})
             if refused:
-                conn.execute(
-                    submitting.values(
-                        status=Status.REJECTED, reason=bindparam("reason"),
-                        sent_code=bindparam("code"), sent_status=bindparam("name"),
-                    ),
-                    refused,
-                )
+                _refuse(conn, refused)
             if retry:
                 conn.execute(submitting.values(status=Status.QUEUED, reason=bindparam("reason")), retry)
             if doubtful:
@@ -197,9 +193,9 @@ class Store(Database):
                 conn.execute(_submitting(mid).values(status=Status.QUEUED, reason=reason))
 
     def reject(self, batch_id: int, message_ids: Sequence[int], reason: str, now: float) -> None:
+        """SUBMITTING messages the provider would not take (the whole chunk, e.g. bind refused)."""
         with self._write() as conn:
-            for mid in message_ids:
-                conn.execute(_submitting(mid).values(status=Status.REJECTED, reason=reason))
+            _refuse(conn, [{"mid": mid, "reason": reason, "code": None, "name": None} for mid in message_ids])
             self._touch_submit(conn, batch_id, now)
 
     @staticmethod
@@ -369,6 +365,31 @@ def in_doubt(policy: str, why: str) -> dict[str, Any]:
     if policy == "unknown":
         return {"status": Status.UNKNOWN, "reason": f"in_flight_unknown: {why}; it may or may not have been sent"}
     return {"status": Status.QUEUED, "reason": f"in_flight_retried: {why}; submitted again"}
+
+
+def _refuse(conn: Connection, refusals: list[dict[str, Any]]) -> None:
+    """SUBMITTING messages refused for good: REJECTED, unless an earlier attempt was in doubt (in_flight
+    retry): that one may have been sent, so the message is UNKNOWN, never reported as not sent."""
+    retried = dict(conn.execute(
+        select(messages.c.id, messages.c.reason).where(
+            messages.c.id.in_([r["mid"] for r in refusals]), messages.c.status == Status.SUBMITTING,
+            messages.c.reason.like("in_flight_retried:%"))
+    ).all())
+    plain = [r for r in refusals if r["mid"] not in retried]
+    if plain:
+        conn.execute(
+            update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
+            .values(status=Status.REJECTED, reason=bindparam("reason"), sent_code=bindparam("code"),
+                    sent_status=bindparam("name")),
+            plain,
+        )
+    for r in refusals:
+        if r["mid"] in retried:
+            why = retried[r["mid"]].removeprefix("in_flight_retried: ").removesuffix("; submitted again")
+            conn.execute(_submitting(r["mid"]).values(
+                status=Status.UNKNOWN,
+                reason=f"in_flight_unknown: {why}; the retry was refused ({r['reason']}), so the first attempt"
+                       " may or may not have been sent"))
 
 
 def _submitting(message_id: int) -> Any:

@@ -35,8 +35,9 @@ class Accepted:
     """The provider took the message and gave it an id."""
 
     message_id: int
-    provider_id: str
+    provider_id: str  # the first part's id, when the provider gives each part its own
     parts: int = 1
+    part_ids: tuple[str, ...] = ()  # every part's id, first included, when they differ from provider_id
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ class _Call:
     def __init__(self, count: int) -> None:
         self.outcomes: dict[int, Outcome] = {}  # by position in the call
         self.count = count
-        self.changed = threading.Condition()
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
 
 
 class SmppChannel:
@@ -259,14 +260,18 @@ class SmppChannel:
         def done(job: Job, kind: str, status: int | None) -> None:
             self._finish(call, position, message, job, kind, status)
 
-        return Job(message.id, head, parts, done)
+        return Job(message.id, head, parts, done, call.lock)
 
     def _finish(self, call: _Call, position: int, message: OutgoingMessage, job: Job, kind: str,
                 status: int | None) -> None:
         """Record the outcome of one job (first report wins); called on bind threads and by _wait."""
         where = f"{self.settings.host}:{self.settings.port}"
+        if kind == "part":
+            self._remember(job.ids, message.correlation_id)
+            return
         if kind == "ok":
-            outcome: Outcome = Accepted(message.id, job.ids[0], parts=len(job.parts))
+            ids = tuple(job.ids)
+            outcome: Outcome = Accepted(message.id, ids[0], parts=len(ids), part_ids=ids if len(ids) > 1 else ())
             self._remember(job.ids, message.correlation_id)
         elif kind == "refused" and status is not None:
             outcome = refusal(message.id, status)
@@ -290,7 +295,7 @@ class SmppChannel:
 
     def _wait(self, call: _Call, jobs: list[Job | None], messages: Sequence[OutgoingMessage]) -> None:
         """Until every message has an outcome, or nothing progressed for response_timeout (plus the time
-        the rate needs for what is queued): then the rest are InDoubt (started) or not submitted."""
+        the rate needs for what is queued): then the rest are InDoubt (on the wire) or not submitted."""
         patience = self.settings.response_timeout + 1.0
         with call.changed:
             seen, deadline = len(call.outcomes), time.monotonic() + patience
@@ -301,10 +306,13 @@ class SmppChannel:
                 call.changed.wait(left)
                 if len(call.outcomes) > seen:
                     seen, deadline = len(call.outcomes), time.monotonic() + patience
-        for position, job in enumerate(jobs):
-            if job is not None:
-                kind = "no_response" if job.started else "not_sent"
-                self._finish(call, position, messages[position], job, kind, None)
+        with call.lock:  # decided together with Job.claim: a job either went out or never will
+            late = {position: "no_response" if job.started or job.pending else "not_sent"
+                    for position, job in enumerate(jobs) if job is not None and position not in call.outcomes}
+            for position in late:
+                jobs[position].abandoned = True  # type: ignore[union-attr]
+        for position, kind in late.items():
+            self._finish(call, position, messages[position], jobs[position], kind, None)  # type: ignore[arg-type]
 
     def _remember(self, ids: list[str], correlation_id: str) -> None:
         with self._ids_lock:

@@ -23,6 +23,7 @@ import smpplib.consts
 import smpplib.exceptions
 from smpplib.client import Client
 
+from remessa.channels.smpp_pacing import Pacer
 from remessa.channels.smpp_wire import (
     BAD_CREDENTIALS, DELIVER_SM, DELIVER_SM_RESP, ENQUIRE_LINK, ENQUIRE_LINK_RESP, ESME_RINVCMDID, ESME_ROK,
     GENERIC_NACK, HEADER, RESP, SUBMIT_SM_RESP, THROTTLING, UNBIND, UNBIND_RESP, BadFrame, Frames, header,
@@ -32,8 +33,7 @@ from remessa.channels.smpp_wire import (
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 256 * 1024
-SPAN = 1.005  # the rate's one-second span, with a margin for the SMSC timing arrivals rather than sends
-CATCH_UP = 0.25  # seconds of pacing a bind may make up after a pause (within the rate's span)
+MAX_BACKOFF = 2.0  # seconds a throttled bind waits at most
 
 
 class Dead(Exception):
@@ -55,13 +55,23 @@ class Job:
     message_id: int
     head: bytes  # submit_sm octets before sm_length, shared by every part (smpp_wire.submit_head)
     parts: list[bytes]
-    done: Callable[[Job, str, int | None], None]  # (job, kind, status): kind ok | refused | in_doubt | ...
+    done: Callable[[Job, str, int | None], None]  # (job, kind, status): kind ok | part | refused | in_doubt …
+    guard: threading.Lock  # held by claim() and by send() when it stops waiting (the call's lock)
     ids: list[str] = field(default_factory=list)  # message_id of each acknowledged part
-    abandoned: bool = False  # send() stopped waiting: do not start more parts
+    pending: bool = False  # a submit_sm of it is on the wire, unanswered
+    abandoned: bool = False  # send() stopped waiting: do not submit it (or its next part)
 
     @property
     def started(self) -> bool:
         return bool(self.ids)
+
+    def claim(self) -> bool:
+        """Before a part is written: False if send() gave up on it (it is reported not sent, so it must not go)."""
+        with self.guard:
+            if self.abandoned:
+                return False
+            self.pending = True
+            return True
 
 
 @dataclass(frozen=True)
@@ -80,39 +90,6 @@ class BindConfig:
     reconnect_min: float
     reconnect_max: float
     ssl_context: ssl.SSLContext | None
-
-
-class Pacer:
-    """At most `rate` submits in any SPAN-second span, evenly spaced; after a gap (between two chunks) a bind may
-    catch up CATCH_UP seconds of its spacing, never beyond the span's count. `hold` stops it until an instant,
-    with nothing to catch up for the time held (the SMSC asked us to slow down)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.limit = max(1, int(rate))
-        self._recent: deque[float] = deque()
-        self._next = 0.0
-
-    def ready_at(self) -> float:
-        """The earliest monotonic instant of the next submit."""
-        if len(self._recent) >= self.limit:
-            return max(self._next, self._recent[0] + SPAN)
-        return self._next
-
-    def sent(self, now: float) -> None:
-        self._recent.append(now)
-        if len(self._recent) > self.limit:
-            self._recent.popleft()
-        self._next = max(self._next + self.interval, now - CATCH_UP)
-
-    def written(self, count: int, at: float) -> None:
-        """The last `count` submits left the socket at `at`: the span counts from there, so a write delayed
-        (by the GIL, a full buffer) cannot bring two submits `limit` apart closer than SPAN on the wire."""
-        for n in range(1, min(count, len(self._recent)) + 1):
-            self._recent[-n] = at
-
-    def hold(self, until: float) -> None:
-        self._next = max(self._next, until)
 
 
 def _client_class(tls: bool) -> type[Client]:
@@ -151,6 +128,7 @@ class Bind:
         self._inflight: dict[int, tuple[Job, float]] = {}
         self._pacer = Pacer(config.rate)
         self._backoff = 0.0
+        self._first_backoff = 2 * self._pacer.interval  # a throttle costs two slots, then doubles while it lasts
         self._pause_until = 0.0
 
     # --- other threads ----------------------------------------------------------------------------------
@@ -313,7 +291,7 @@ class Bind:
                     job = self._work.popleft()
                 except IndexError:
                     return None
-            if not job.abandoned:
+            if job.claim():
                 return job
 
     def _submit_ready(self, client: Client, sock: socket.socket, now: float) -> None:
@@ -402,22 +380,23 @@ class Bind:
         if status in THROTTLING:
             now = time.monotonic()
             if sent >= self._pause_until:  # answers to submits sent before this pause are the same episode
-                self._backoff = min(2.0, max(0.05, self._backoff * 2))
+                self._backoff = min(MAX_BACKOFF, max(self._first_backoff, self._backoff * 2))
                 self._pause_until = now + self._backoff
                 self._pacer.hold(self._pause_until)
                 log.debug("smpp bind %d: %s, pausing %.2f s", self.number, status_name(status), self._backoff)
+            job.pending = False
             self._ready.append(job)  # the same part again, before new work, in the order sent
             return
-        self._backoff = self._backoff / 2 if self._backoff > 0.05 else 0.0  # recovers as answers come
+        self._backoff = self._backoff / 2 if self._backoff > self._first_backoff else 0.0  # recovers
         if status != ESME_ROK or nack:
+            job.pending = False
             job.done(job, "refused", status)
             return
         job.ids.append(body.split(b"\0", 1)[0].decode("ascii", "replace").strip().lower())
+        job.pending = False  # after the id: whoever looks sees it started
         if len(job.ids) < len(job.parts):
-            if job.abandoned:
-                job.done(job, "in_doubt", None)
-            else:
-                self._ready.appendleft(job)
+            job.done(job, "part", None)  # its receipts may come before the last part's answer
+            self._ready.appendleft(job)  # claim() stops it here if send() gave up meanwhile
         else:
             job.done(job, "ok", None)
 

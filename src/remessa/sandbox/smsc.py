@@ -2,6 +2,7 @@
 
 Threads: one acceptor, one I/O thread per connection (it alone reads and writes its socket, so TLS is
 safe) and one timer thread for delayed responses, receipts and redeliveries; they meet through queues.
+Its settings, counters and per-connection records are in remessa.sandbox.smsc_state.
 """
 
 from __future__ import annotations
@@ -19,112 +20,23 @@ import ssl
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from types import TracebackType
 
 from remessa.sandbox import pdu
 from remessa.sandbox.pdu import Pdu
+from remessa.sandbox.smsc_state import CLOSE, Delivery, Faults, Session, SmscConfig, Stats, Submitted
+
+__all__ = ["Faults", "Smsc", "SmscConfig", "Stats", "Submitted"]
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
 RECEIVERS = (pdu.BIND_RECEIVER, pdu.BIND_TRANSCEIVER)
 TRANSMITTERS = (pdu.BIND_TRANSMITTER, pdu.BIND_TRANSCEIVER)
-
-@dataclass(frozen=True)
-class SmscConfig:
-    """What the simulated SMSC accepts and how it answers. Delays are in seconds."""
-
-    system_id: str = "remessa"
-    password: str = "secret"  # smpplib silently truncates passwords to 8 characters
-    system_type: str | None = None  # e.g. "MovileSMSC"; None accepts any
-    host: str = "127.0.0.1"
-    port: int = 0
-    smsc_id: str = "sandbox"
-    max_submits_per_second: float | None = 80.0  # per bind; above it submit_sm gets ESME_RTHROTTLED
-    sent_receipt_delay: float = 0.05
-    delivery_receipt_delay: float = 0.1
-    redeliver_after: float = 1.0  # a deliver_sm not acknowledged with ESME_ROK by then is sent again
-    reject_destinations: Mapping[str, int] = field(default_factory=dict)  # fnmatch pattern -> command_status
-    undeliverable_destinations: tuple[str, ...] = ()  # accepted, then receipted UNDELIV err 104
-    vendor_tlv_nul: bool = False  # terminate the 0x1403-0x1406 values with a NUL
-    ssl_context: ssl.SSLContext | None = None  # a server-side context to speak SMPP over TLS
-
-
-@dataclass
-class Faults:
-    """Misbehaviour a test can switch on and off while the server runs."""
-
-    refuse_binds: bool = False
-    drop_after_pdus: int | None = None  # close a connection once it has received this many PDUs
-    black_hole: bool = False  # read everything, answer and send nothing
-    response_delay: float = 0.0
-
-
-@dataclass
-class Stats:
-    """Counters for assertions; `Smsc.stats()` hands out copies."""
-
-    submits: int = 0
-    accepted: int = 0
-    throttled: int = 0
-    binds_accepted: int = 0
-    binds_refused: int = 0
-    enquire_links: int = 0
-    deliver_sm_sent: int = 0
-    deliver_sm_acked: int = 0
-    submits_by_content: Counter[tuple[str, bytes]] = field(default_factory=Counter)  # (destination, text)
-    deliveries_by_message_id: Counter[str] = field(default_factory=Counter)  # receipts sent, redeliveries too
-    max_outstanding: dict[int, int] = field(default_factory=dict)  # connection number -> max window seen
-
-    @property
-    def max_window(self) -> int:
-        return max(self.max_outstanding.values(), default=0)
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """A message the SMSC accepted."""
-
-    message_id: str
-    source: str
-    destination: str
-    short_message: bytes
-    data_coding: int
-    submitted_at: datetime
-
-
-@dataclass
-class _Delivery:
-    """A deliver_sm (receipt or MO) owed to the client until it is acknowledged with ESME_ROK."""
-
-    fields: dict[str, pdu.Value]
-    tlvs: dict[int, bytes]
-    message_id: str | None = None
-    acked: bool = False
-
-
-_CLOSE = object()
-
-
-class _Session:
-    """One client connection; only its own I/O thread touches the socket."""
-
-    def __init__(self, number: int, sock: socket.socket) -> None:
-        self.number = number
-        self.sock = sock
-        self.outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self.mode: int | None = None
-        self.unbinding = False
-        self.received = 0
-        self.outstanding = 0
-        self.recent: deque[float] = deque()
-        self.awaiting: dict[int, _Delivery] = {}
-        self.sequence = itertools.count(1)
 
 
 class Smsc:
@@ -138,8 +50,9 @@ class Smsc:
         self._stats = Stats()
         self._messages: dict[str, Submitted] = {}
         self._received: deque[Pdu] = deque(maxlen=10_000)
-        self._sessions: dict[int, _Session] = {}
+        self._sessions: dict[int, Session] = {}
         self._numbers = itertools.count(1)
+        self._spread = itertools.count()  # which bound receiver gets the next deliver_sm
         self._stopping = threading.Event()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_ready = threading.Condition(self._lock)
@@ -204,7 +117,12 @@ class Smsc:
         fields: dict[str, pdu.Value] = {
             "source_addr_ton": 1, "source_addr_npi": 1, "source_addr": source, "dest_addr_ton": 1,
             "dest_addr_npi": 1, "destination_addr": destination, "data_coding": coding, "short_message": body}
-        self._schedule(0, lambda: self._deliver(_Delivery(fields, {})))
+        self._schedule(0, lambda: self._deliver(Delivery(fields, {})))
+
+    def push_receipt(self, message_id: str, destination: str, stat: str = "DELIVRD") -> None:
+        """Send a receipt for `message_id` as if this SMSC had accepted it (to replay or flood receipts)."""
+        message = Submitted(message_id, "", destination, b"", 0, datetime.now(timezone.utc))
+        self._schedule(0, functools.partial(self._deliver, self._receipt(message, stat)))
 
     def unbind_all(self) -> None:
         """Send an unbind to every bound client; each connection closes when its unbind_resp arrives."""
@@ -212,7 +130,7 @@ class Smsc:
             sessions = [s for s in self._sessions.values() if s.mode is not None]
         for s in sessions:
             s.unbinding = True
-            s.outbox.put(Pdu(pdu.UNBIND, next(s.sequence)))
+            s.post(Pdu(pdu.UNBIND, next(s.sequence)))
 
     # --- threads ------------------------------------------------------------------------------------
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
@@ -229,7 +147,8 @@ class Smsc:
                 continue
             except OSError:
                 break
-            s = _Session(next(self._numbers), sock)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers go out as they are made
+            s = Session(next(self._numbers), sock)
             with self._lock:
                 self._sessions[s.number] = s
             log.debug("connection %d from %s:%d", s.number, *peer)
@@ -256,15 +175,19 @@ class Smsc:
             heapq.heappush(self._timers, (self._clock() + delay, next(self._numbers), action))
             self._timer_ready.notify()
 
-    def _serve(self, s: _Session) -> None:
+    def _serve(self, s: Session) -> None:
         try:
             s.sock.settimeout(5.0)
             if self.config.ssl_context is not None:
                 s.sock = self.config.ssl_context.wrap_socket(s.sock, server_side=True)
             while not self._stopping.is_set() and self._flush(s):
                 pending = isinstance(s.sock, ssl.SSLSocket) and s.sock.pending() > 0
-                if not pending and not select.select([s.sock], [], [], POLL_SECONDS)[0]:
-                    continue
+                if not pending:
+                    readable = select.select([s.sock, s.wake_r], [], [], POLL_SECONDS * 10)[0]
+                    if s.wake_r in readable:
+                        s.wake_r.recv(4096)
+                    if s.sock not in readable:
+                        continue
                 frame = pdu.read_frame(s.sock)
                 if frame is None or not self._handle(s, frame):
                     break
@@ -278,34 +201,36 @@ class Smsc:
             with self._lock:
                 self._sessions.pop(s.number, None)
             s.sock.close()
+            s.wake_r.close()
+            s.wake_w.close()
             log.debug("connection %d closed", s.number)
 
-    def _flush(self, s: _Session) -> bool:
+    def _flush(self, s: Session) -> bool:
         """Write what other threads queued for this connection; False once it should close."""
         while True:
             try:
                 item = s.outbox.get_nowait()
             except queue.Empty:
                 return True
-            if item is _CLOSE:
+            if item is CLOSE:
                 return False
             assert isinstance(item, Pdu)
             self._write(s, item)
 
-    def _write(self, s: _Session, p: Pdu) -> None:
+    def _write(self, s: Session, p: Pdu) -> None:
         if p.command_id == pdu.SUBMIT_SM | pdu.RESP:
             s.outstanding -= 1
         if not self.faults.black_hole:
             s.sock.sendall(pdu.encode(p))
 
     # --- protocol -----------------------------------------------------------------------------------
-    def _handle(self, s: _Session, frame: bytes) -> bool:
+    def _handle(self, s: Session, frame: bytes) -> bool:
         """Act on one PDU from the client; False to close the connection."""
         try:
             p = pdu.decode(frame)
         except pdu.PduError as exc:
             log.warning("connection %d: %s", s.number, exc)
-            s.outbox.put(Pdu(pdu.GENERIC_NACK, pdu.HEADER.unpack_from(frame)[3], exc.status))
+            s.post(Pdu(pdu.GENERIC_NACK, pdu.HEADER.unpack_from(frame)[3], exc.status))
             return True
         s.received += 1
         with self._lock:
@@ -327,24 +252,24 @@ class Smsc:
                 self._stats.enquire_links += 1
             self._respond(s, p)
         elif p.command_id == pdu.UNBIND:
-            s.outbox.put(Pdu(pdu.UNBIND | pdu.RESP, p.sequence))
-            s.outbox.put(_CLOSE)
+            s.post(Pdu(pdu.UNBIND | pdu.RESP, p.sequence))
+            s.post(CLOSE)
         elif p.command_id == pdu.UNBIND | pdu.RESP:
             return False
         elif p.command_id not in (pdu.ENQUIRE_LINK | pdu.RESP, pdu.GENERIC_NACK):
             self._respond(s, p, pdu.ESME_RINVCMDID, command_id=pdu.GENERIC_NACK)
         return True
 
-    def _respond(self, s: _Session, request: Pdu, status: int = pdu.ESME_ROK, *, command_id: int | None = None,
+    def _respond(self, s: Session, request: Pdu, status: int = pdu.ESME_ROK, *, command_id: int | None = None,
                  fields: Mapping[str, pdu.Value] | None = None, tlvs: Mapping[int, bytes] | None = None) -> None:
         resp = Pdu(command_id or request.command_id | pdu.RESP, request.sequence, status, fields or {}, tlvs or {})
         delay = self.faults.response_delay
         if delay > 0:
-            self._schedule(delay, lambda: s.outbox.put(resp))
+            self._schedule(delay, lambda: s.post(resp))
         else:
-            s.outbox.put(resp)
+            s.post(resp)
 
-    def _on_bind(self, s: _Session, p: Pdu) -> None:
+    def _on_bind(self, s: Session, p: Pdu) -> None:
         cfg = self.config
         if s.mode is not None:
             status = pdu.ESME_RALYBND
@@ -364,7 +289,7 @@ class Smsc:
         self._respond(s, p, status, fields={"system_id": cfg.smsc_id},
                       tlvs={pdu.TLV_SC_INTERFACE_VERSION: b"\x34"})
 
-    def _on_submit(self, s: _Session, p: Pdu) -> None:
+    def _on_submit(self, s: Session, p: Pdu) -> None:
         destination, text = p.text("destination_addr"), p.octets("short_message")
         now = self._clock()
         s.outstanding += 1
@@ -375,7 +300,7 @@ class Smsc:
                 self._stats.max_outstanding[s.number] = max(s.outstanding, self._stats.max_outstanding[s.number])
         if s.mode not in TRANSMITTERS:
             return self._respond(s, p, pdu.ESME_RINVBNDSTS)
-        while s.recent and s.recent[0] <= now - 1.0:
+        while s.recent and s.recent[0] <= now - (1.0 - self.config.rate_tolerance):
             s.recent.popleft()
         rate = self.config.max_submits_per_second
         if rate is not None and len(s.recent) >= rate:
@@ -391,7 +316,8 @@ class Smsc:
         with self._lock:
             self._stats.accepted += 1
             self._messages[message.message_id] = message
-        log.debug("connection %d: submit_sm to %s accepted as %s", s.number, destination, message.message_id)
+        log.log(self.config.submit_log_level, "connection %d: submit_sm to %s accepted as %s", s.number, destination,
+                message.message_id)
         self._respond(s, p, fields={"message_id": message.message_id})
         if p.number("registered_delivery") & 0x03:
             final = "UNDELIV" if any(fnmatchcase(destination, pat) for pat in
@@ -400,31 +326,31 @@ class Smsc:
                                 (self.config.delivery_receipt_delay, final)):
                 self._schedule(delay, functools.partial(self._deliver, self._receipt(message, stat)))
 
-    def _receipt(self, message: Submitted, stat: str) -> _Delivery:
+    def _receipt(self, message: Submitted, stat: str) -> Delivery:
         sample = message.short_message[:20] if message.data_coding in (0, 1, 3) else b""
         fields, tlvs = pdu.receipt(message.message_id, stat, message.submitted_at, datetime.now(timezone.utc),
                                    handset=message.destination, sender=message.source, sample=sample,
                                    vendor_nul=self.config.vendor_tlv_nul)
-        return _Delivery(fields, tlvs, message.message_id)
+        return Delivery(fields, tlvs, message.message_id)
 
-    def _deliver(self, d: _Delivery) -> None:
+    def _deliver(self, d: Delivery) -> None:
         """Send `d` to a bound receiver (on the timer thread) and come back later to resend it unless acked."""
         if d.acked or self._stopping.is_set():
             return
         with self._lock:
             targets = [s for s in self._sessions.values() if s.mode in RECEIVERS and not s.unbinding]
-            if targets:
-                s = targets[0]
+            if targets:  # spread over the bound receivers, as the provider does
+                s = targets[next(self._spread) % len(targets)]
                 sequence = next(s.sequence)
                 s.awaiting[sequence] = d
                 self._stats.deliver_sm_sent += 1
                 if d.message_id is not None:
                     self._stats.deliveries_by_message_id[d.message_id] += 1
         if targets:
-            s.outbox.put(Pdu(pdu.DELIVER_SM, sequence, pdu.ESME_ROK, d.fields, d.tlvs))
+            s.post(Pdu(pdu.DELIVER_SM, sequence, pdu.ESME_ROK, d.fields, d.tlvs))
         self._schedule(self.config.redeliver_after, lambda: self._deliver(d))
 
-    def _on_deliver_resp(self, s: _Session, p: Pdu) -> None:
+    def _on_deliver_resp(self, s: Session, p: Pdu) -> None:
         with self._lock:
             d = s.awaiting.pop(p.sequence, None)
             if d is not None and p.status == pdu.ESME_ROK and not d.acked:

@@ -1,0 +1,478 @@
+"""The daemon against a misbehaving SMSC: faults injected mid-batch into the SMPP simulator.
+
+After each fault every row of the batch is in the report exactly once, in a final status with a reason,
+and the simulator's own count shows that nothing it acknowledged was submitted twice (a message that was
+in flight without an answer may go again only under ``in_flight = "retry"``, and its report line says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_certificate, read_report, wait_for, write_config
+
+from remessa import config
+from remessa.daemon import Daemon
+from remessa.sandbox.smsc import Smsc, SmscConfig
+from remessa.status import FINAL
+
+SMSC = SmscConfig(system_type="MovileSMSC", sent_receipt_delay=0.02, delivery_receipt_delay=0.05,
+                  redeliver_after=0.3, max_submits_per_second=None)
+NAME = "3486.20261123.01.txt"
+
+
+# --- the pieces -------------------------------------------------------------------------------------------
+@pytest.fixture
+def smsc() -> Iterator[Smsc]:
+    with Smsc(SMSC) as server:
+        yield server
+
+
+def smpp_settings(tmp_path: Path, port: int, profile: dict[str, Any] | None = None,
+                  **provider: Any) -> config.Settings:
+    """A daemon on a spool under tmp_path whose one profile sends over SMPP to 127.0.0.1:`port`."""
+    tables = {
+        "daemon": {"spool": str(tmp_path / "spool"), "settle_seconds": 0.2, "poll_seconds": 0.05,
+                   "idle_seconds": 0.5},
+        "providers.smsc": {"type": "smpp", "host": "127.0.0.1", "port": port, "system_id": "remessa",
+                           "password": "secret", "source_addr": "Loja", "binds": 2, "window": 10,
+                           "rate": 100.0, "enquire_link": 5.0, "response_timeout": 1.0,
+                           "reconnect_min": 0.05, "reconnect_max": 0.2, "allow_short_timers": True, **provider},
+        "profiles.default": {"provider": "smsc", "receipt_timeout": 10.0, "chunk_size": 20,
+                             "in_flight": "retry", **(profile or {})},
+    }
+    return config.load(write_config(tmp_path / "remessa.toml", tables))
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context (the simulator's); `load_cert_chain` on it again swaps the certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class Running:
+    """A daemon running its real loop in a thread; `error` holds what ended it, if anything did."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.daemon = Daemon(settings)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="daemon", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.daemon.run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            self.error = exc
+
+    def stop(self) -> None:
+        self.daemon.stop()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the daemon did not stop"
+
+
+@pytest.fixture
+def run_daemon() -> Iterator[Callable[..., Running]]:
+    """Start daemons (each stopped at the end of the test); by default wait until its channel is open."""
+    started: list[Running] = []
+
+    def start(settings: config.Settings, wait_open: bool = True) -> Running:
+        settings.daemon.spool.mkdir(parents=True, exist_ok=True)
+        running = Running(settings)
+        started.append(running)
+        running.thread.start()
+        if wait_open:
+            wait_for(lambda: running.error is not None or "smsc" in running.daemon.channels, timeout=20)
+            assert running.error is None, f"the daemon did not start: {running.error!r}"
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def batch(count: int, start: int = 0) -> tuple[str, dict[str, int]]:
+    """An SMS TXT file of `count` rows, and the input line of each destination."""
+    rows = {f"55119{n:08d}": line for line, n in enumerate(range(start, start + count), start=2)}
+    body = "numero;texto;correlationId(opcional);\n"
+    body += "".join(f"{dest};mensagem {line};c{line};\n" for dest, line in rows.items()) + "EOF\n"
+    return body, rows
+
+
+def drop(settings: config.Settings, content: str, name: str = NAME) -> None:
+    inbox = settings.daemon.spool / "default" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    tmp = inbox / f".{name}.tmp"
+    tmp.write_text(content, encoding="utf-8")
+    os.utime(tmp, (time.time() - 60, time.time() - 60))  # long settled: taken at once
+    os.rename(tmp, inbox / name)
+
+
+def settled(running: Running, name: str = NAME, timeout: float = 30.0) -> tuple[str, dict[str, Any]]:
+    """Wait until the batch file is in success/ or error/ and settled; its folder and summary."""
+    spool = running.settings.daemon.spool / "default"
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def done() -> bool:
+        if running.error is not None:
+            raise AssertionError(f"the daemon stopped: {running.error!r}") from running.error
+        for folder in ("success", "error"):
+            path = spool / folder / f"{name}.summary.json"
+            if path.exists():
+                summary = json.loads(path.read_text(encoding="utf-8"))
+                if summary["state"] in ("SETTLED", "FAILED"):
+                    found.append((folder, summary))
+                    return True
+        return False
+
+    wait_for(done, timeout=timeout)
+    folder, summary = found[0]
+    assert (spool / folder / name).exists() and not (spool / "processing" / name).exists()
+    return folder, summary
+
+
+def report(settings: config.Settings, folder: str, name: str = NAME) -> list[dict[str, str]]:
+    return read_report(settings.daemon.spool / "default" / folder / f"{name}.report.csv")
+
+
+def check_batch(rows: list[dict[str, str]], lines: dict[str, int], smscs: list[Smsc],
+                policy: str = "retry", throttled: bool = False) -> dict[str, int]:
+    """The issue's invariants; returns how many times each destination's submit_sm reached an SMSC (was
+    accepted by it, when `throttled`: a throttled submit_sm is refused, and sent again by design)."""
+    assert sorted(int(r["line"]) for r in rows) == sorted(lines.values()), "every input line exactly once"
+    for r in rows:
+        assert r["status"] in FINAL, f"line {r['line']} is {r['status']}, not final"
+        if r["status"] != "DELIVERED":
+            assert r["reason"], f"line {r['line']} is {r['status']} with no reason"
+    accepted: dict[str, Any] = {}
+    by_content: Counter[tuple[str, bytes]] = Counter()
+    for server in smscs:
+        accepted.update(server.messages())
+        if not throttled:
+            by_content.update(server.stats().submits_by_content)
+    if throttled:
+        by_content.update((m.destination, m.short_message) for m in accepted.values())
+    submitted: dict[str, int] = {}  # destination -> times its most repeated part went
+    for (destination, _), n in by_content.items():
+        submitted[destination] = max(n, submitted.get(destination, 0))
+    by_line = {int(r["line"]): r for r in rows}
+    for destination, n in submitted.items():
+        if n > 1:
+            r = by_line[lines[destination]]
+            assert policy == "retry", f"{destination} submitted {n} times under in_flight={policy}"
+            assert r["reason"].startswith("in_flight_retried:"), f"{destination} submitted {n} times: {r}"
+    took = {m.destination for m in accepted.values()}
+    for r in rows:
+        if r["messageId"]:
+            assert accepted[r["messageId"]].destination == r["destination"]
+        if r["status"] == "REJECTED":
+            assert r["destination"] not in took, f"line {r['line']} reported REJECTED but the SMSC accepted it: {r}"
+        if r["status"] == "DELIVERED":
+            assert submitted.get(r["destination"], 0) >= 1
+    return submitted
+
+
+# --- the faults ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("policy", ["retry", "unknown"])
+def test_a_connection_dropped_mid_window(tmp_path: Path, smsc: Smsc, run_daemon, policy: str) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, profile={"in_flight": policy}, rate=50.0)
+    running = run_daemon(settings)
+    smsc.faults.response_delay = 0.1  # a full window outstanding when the line goes
+    content, lines = batch(120)
+    drop(settings, content)
+    wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+    binds = smsc.stats().binds_accepted
+    smsc.faults.drop_after_pdus = 1  # every connection goes on its next PDU
+    wait_for(lambda: smsc.stats().binds_accepted == binds and smsc.bound() == 0, timeout=10)
+    smsc.faults.drop_after_pdus = None
+    smsc.faults.response_delay = 0.0
+
+    folder, summary = settled(running)
+
+    rows = report(settings, folder)
+    check_batch(rows, lines, [smsc], policy)
+    statuses = Counter(r["status"] for r in rows)
+    if policy == "retry":
+        assert statuses == {"DELIVERED": 120}
+        assert any(r["reason"].startswith("in_flight_retried: connection to 127.0.0.1") for r in rows)
+    else:
+        assert set(statuses) <= {"DELIVERED", "UNKNOWN"} and statuses["UNKNOWN"] > 0
+        assert all(r["reason"].startswith("in_flight_unknown: connection to 127.0.0.1")
+                   for r in rows if r["status"] == "UNKNOWN")
+    assert folder == "success" and summary["state"] == "SETTLED"
+
+
+def refused_from_the_start(settings: config.Settings, smsc: Smsc, run_daemon, words: str) -> list[dict[str, str]]:
+    """A provider that refuses every bind for good: the daemon runs on, the batch ends REJECTED saying why."""
+    content, lines = batch(30)
+    drop(settings, content)
+    running = run_daemon(settings, wait_open=False)
+
+    folder, _ = settled(running, timeout=15)
+
+    rows = report(settings, folder)
+    check_batch(rows, lines, [smsc])
+    assert folder == "error" and {r["status"] for r in rows} == {"REJECTED"}
+    assert all(words in r["reason"] for r in rows), rows[0]
+    assert smsc.stats().submits == 0 and smsc.stats().binds_accepted == 0
+    return rows
+
+
+def test_a_wrong_password_ends_the_batch_with_the_credential_problem(tmp_path: Path, smsc: Smsc,
+                                                                      run_daemon) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, password="wrong")
+    refused_from_the_start(settings, smsc, run_daemon, "bind_transceiver as 'remessa' refused with ESME_RBINDFAIL")
+    assert smsc.stats().binds_refused >= 1
+
+
+def test_a_certificate_for_another_host_ends_the_batch_with_the_reason(tmp_path: Path, run_daemon) -> None:
+    cert, key = make_certificate(tmp_path, san="DNS:smsc.example.org")
+    with Smsc(dataclasses.replace(SMSC, ssl_context=tls_context(cert, key))) as smsc:
+        settings = smpp_settings(tmp_path, smsc.port, host="localhost", tls=True, ca_file=str(cert))
+        rows = refused_from_the_start(settings, smsc, run_daemon, "TLS certificate of localhost not trusted")
+    assert all("mismatch" in r["reason"].lower() for r in rows), rows[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_batch_waits_for_an_smsc_that_is_not_up_yet(tmp_path: Path, run_daemon) -> None:
+    port = free_port()
+    settings = smpp_settings(tmp_path, port, response_timeout=0.5)
+    content, lines = batch(30)
+    drop(settings, content)
+    running = run_daemon(settings, wait_open=False)
+    inbox = settings.daemon.spool / "default" / "inbox" / NAME
+    wait_for(lambda: running.error is not None or not inbox.exists(), timeout=10)  # taken, not lost
+    assert running.error is None, f"the daemon stopped: {running.error!r}"
+
+    with Smsc(dataclasses.replace(SMSC, port=port)) as smsc:
+        folder, summary = settled(running, timeout=20)
+        rows = report(settings, folder)
+        check_batch(rows, lines, [smsc])
+    assert folder == "success" and {r["status"] for r in rows} == {"DELIVERED"}
+
+
+def reasons(running: Running) -> list[str]:
+    """Every message's current reason, as the daemon's store has it now."""
+    store = running.daemon.store
+    return [m.reason for b in store.batches() for m in store.messages(b.id)]
+
+
+def test_an_unbind_from_the_smsc_mid_batch(tmp_path: Path, smsc: Smsc, run_daemon) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, rate=50.0)
+    running = run_daemon(settings)
+    smsc.faults.response_delay = 0.1
+    content, lines = batch(120)
+    drop(settings, content)
+    wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+    binds = smsc.stats().binds_accepted
+
+    smsc.unbind_all()
+
+    folder, summary = settled(running)
+    rows = report(settings, folder)
+    check_batch(rows, lines, [smsc])
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+    assert len(smsc.received("unbind_resp")) == 2 and smsc.stats().binds_accepted >= binds + 2
+    assert folder == "success" and summary["state"] == "SETTLED"
+
+
+@pytest.mark.parametrize("policy", ["retry", "unknown"])
+def test_an_smsc_that_stops_answering_mid_batch(tmp_path: Path, smsc: Smsc, run_daemon, policy: str) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, profile={"in_flight": policy}, rate=50.0,
+                             response_timeout=0.5)
+    running = run_daemon(settings)
+    content, lines = batch(100)
+    drop(settings, content)
+    wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+
+    smsc.faults.black_hole = True
+    wait_for(lambda: any("no submit_sm_resp" in r for r in reasons(running)), timeout=10)
+    smsc.faults.black_hole = False
+
+    folder, summary = settled(running)
+    rows = report(settings, folder)
+    submitted = check_batch(rows, lines, [smsc], policy)
+    in_doubt = [r for r in rows if "no submit_sm_resp from 127.0.0.1" in r["reason"]]
+    assert in_doubt
+    if policy == "retry":
+        assert {r["status"] for r in rows} == {"DELIVERED"}
+        assert all(r["reason"].startswith("in_flight_retried: no submit_sm_resp") for r in in_doubt)
+    else:
+        assert {r["status"] for r in rows} == {"DELIVERED", "UNKNOWN"}
+        assert all(r["status"] == "UNKNOWN" and r["reason"].startswith("in_flight_unknown: no submit_sm_resp")
+                   and r["messageId"] == "" for r in in_doubt)
+        # swallowed by the black hole (or only their answer was): never sent again
+        assert all(submitted.get(r["destination"], 0) <= 1 for r in in_doubt)
+    assert folder == "success" and summary["state"] == "SETTLED"
+
+
+def test_a_half_open_connection_is_detected_and_the_binds_come_back(tmp_path: Path, smsc: Smsc,
+                                                                     run_daemon) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, enquire_link=0.3, response_timeout=0.3)
+    running = run_daemon(settings)
+    wait_for(lambda: smsc.bound() == 2 and smsc.stats().enquire_links >= 2, timeout=10)
+    tries = len(smsc.received("bind_transceiver"))
+
+    smsc.faults.black_hole = True  # the connection stays open; nothing comes back, not even enquire_link_resp
+    wait_for(lambda: smsc.bound() == 0 and len(smsc.received("bind_transceiver")) > tries, timeout=10)
+    smsc.faults.black_hole = False
+    wait_for(lambda: smsc.bound() == 2, timeout=10)
+
+    content, lines = batch(30)
+    drop(settings, content)
+    folder, _ = settled(running)
+    rows = report(settings, folder)
+    check_batch(rows, lines, [smsc])
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+
+
+def test_an_smsc_unreachable_for_a_while_mid_batch(tmp_path: Path, smsc: Smsc, run_daemon) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, rate=50.0, response_timeout=0.5)
+    running = run_daemon(settings)
+    content, lines = batch(100)
+    drop(settings, content)
+    wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+    tries = len(smsc.received("bind_transceiver"))
+
+    smsc.faults.drop_after_pdus = 1  # every connection, and every new one, is cut at its first PDU
+    wait_for(lambda: len(smsc.received("bind_transceiver")) >= tries + 12, timeout=15)
+    smsc.faults.drop_after_pdus = None
+
+    folder, summary = settled(running)
+    rows = report(settings, folder)
+    check_batch(rows, lines, [smsc])
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+    assert folder == "success" and summary["state"] == "SETTLED"
+
+
+def test_a_throttling_storm_delivers_everything_once_and_in_order(tmp_path: Path, run_daemon) -> None:
+    # Receipts come late, after every part is in (an early part receipt is another test's bug).
+    storm = dataclasses.replace(SMSC, max_submits_per_second=5, sent_receipt_delay=4.0, delivery_receipt_delay=4.1)
+    with Smsc(storm) as slow:
+        settings = smpp_settings(tmp_path, slow.port, rate=80.0)
+        running = run_daemon(settings)
+        rows_in = {f"55119{n:08d}": n + 1 for n in range(20)}
+        long_ones = set(list(rows_in)[::5])  # 4 messages of 3 parts each
+        body = "".join(f"{dest};{'parte longa ' * 30 if dest in long_ones else 'curta'} {line};;\n"
+                       for dest, line in rows_in.items())
+        drop(settings, body + "EOF\n")
+
+        folder, summary = settled(running)
+
+        rows = report(settings, folder)
+        check_batch(rows, rows_in, [slow], throttled=True)
+        stats, accepted = slow.stats(), list(slow.messages().values())
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+    assert stats.throttled > 0, "the storm did not happen"
+    assert stats.accepted == 16 + 4 * 3 == stats.submits - stats.throttled  # only throttled ones went again
+    assert Counter((m.destination, m.short_message) for m in accepted).most_common(1)[0][1] == 1
+    for dest in long_ones:
+        parts = [m for m in accepted if m.destination == dest]
+        assert [(p.short_message[4], p.short_message[5]) for p in parts] == [(3, 1), (3, 2), (3, 3)], \
+            "parts accepted out of order"
+        assert (parts[-1].submitted_at - parts[0].submitted_at).total_seconds() < storm.sent_receipt_delay
+        assert {r["parts"] for r in rows if r["destination"] == dest} == {"3"}
+
+
+POLICIES = ["unknown", "retry"]
+
+
+def check_refused_rest(rows: list[dict[str, str]], smsc: Smsc, policy: str, words: str) -> None:
+    """A permanent bind failure mid-batch: what went is delivered (or UNKNOWN), the rest REJECTED saying why."""
+    statuses = Counter(r["status"] for r in rows)
+    assert statuses["REJECTED"] > 0 and statuses["DELIVERED"] + statuses["UNKNOWN"] >= 30
+    assert set(statuses) <= {"DELIVERED", "REJECTED", "UNKNOWN"}
+    assert all(words in r["reason"] for r in rows if r["status"] == "REJECTED"), rows[-1]
+    if policy == "unknown":
+        assert all(r["reason"].startswith("in_flight_unknown:") for r in rows if r["status"] == "UNKNOWN")
+    assert statuses["DELIVERED"] <= smsc.stats().accepted <= statuses["DELIVERED"] + statuses["UNKNOWN"]
+
+
+def wait_finished(settings: config.Settings) -> None:
+    spool = settings.daemon.spool / "default"
+    wait_for(lambda: (spool / "success" / NAME).exists() or (spool / "error" / NAME).exists(), timeout=20)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_credentials_refused_mid_batch_reject_the_rest_with_the_reason(tmp_path: Path, smsc: Smsc, run_daemon,
+                                                                        policy: str) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, profile={"in_flight": policy}, rate=50.0)
+    running = run_daemon(settings)
+    smsc.faults.response_delay = 0.05
+    content, lines = batch(120)
+    drop(settings, content)
+    wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+
+    smsc.faults.refuse_binds = True  # the password was changed on the SMSC's side
+    smsc.unbind_all()
+    wait_finished(settings)
+    smsc.faults.refuse_binds = False  # fixed: the binds come back and the owed receipts arrive
+
+    folder, summary = settled(running)
+    rows = report(settings, folder)
+    check_batch(rows, lines, [smsc], policy)
+    check_refused_rest(rows, smsc, policy, "bind_transceiver as 'remessa' refused with ESME_RBINDFAIL")
+    assert folder == "success" and summary["state"] == "SETTLED"
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_certificate_for_another_host_mid_batch_rejects_the_rest(tmp_path: Path, run_daemon,
+                                                                    policy: str) -> None:
+    good = make_certificate(tmp_path)
+    (tmp_path / "other").mkdir()
+    other = make_certificate(tmp_path / "other", san="DNS:smsc.example.org")
+    bundle = tmp_path / "ca.pem"  # both trusted: the only fault left is the name
+    bundle.write_bytes(good[0].read_bytes() + other[0].read_bytes())
+    context = tls_context(*good)
+    with Smsc(dataclasses.replace(SMSC, ssl_context=context)) as smsc:
+        settings = smpp_settings(tmp_path, smsc.port, profile={"in_flight": policy}, host="localhost", tls=True,
+                                 ca_file=str(bundle), rate=50.0)
+        running = run_daemon(settings)
+        smsc.faults.response_delay = 0.05
+        content, lines = batch(120)
+        drop(settings, content)
+        wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+
+        context.load_cert_chain(*other)  # new connections get a certificate for smsc.example.org
+        smsc.unbind_all()
+        wait_finished(settings)
+        context.load_cert_chain(*good)  # so that the owed receipts can come
+
+        folder, summary = settled(running)
+        rows = report(settings, folder)
+        check_batch(rows, lines, [smsc], policy)
+        check_refused_rest(rows, smsc, policy, "TLS certificate of localhost not trusted: Hostname mismatch")
+    assert folder == "success" and summary["state"] == "SETTLED"
+
+
+
+
+def test_receipts_of_early_parts_that_beat_the_last_part(tmp_path: Path, smsc: Smsc, run_daemon) -> None:
+    settings = smpp_settings(tmp_path, smsc.port, profile={"receipt_timeout": 3.0}, binds=1)
+    running = run_daemon(settings)
+    smsc.faults.response_delay = 0.3  # each part's receipts come before the next part's submit_sm_resp
+    rows_in = {f"55119{n:08d}": n + 1 for n in range(3)}
+    drop(settings, "".join(f"{dest};{'parte longa ' * 30}{line};;\n" for dest, line in rows_in.items()) + "EOF\n")
+
+    folder, _ = settled(running)
+
+    rows = report(settings, folder)
+    assert [(r["status"], r["parts"]) for r in rows] == [("DELIVERED", "3")] * 3
+    check_batch(rows, rows_in, [smsc])

@@ -1,0 +1,82 @@
+"""Pacing of one bind's submits, on injected instants: the rate holds in every span, whatever the loop does."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remessa.channels.smpp_pacing import CATCH_UP, SPAN, Pacer
+
+
+def look(pacer: Pacer, at: float, window: int) -> list[float]:
+    """One turn of a bind's loop at `at`: submit while the pacer allows, at most `window` at once."""
+    sent: list[float] = []
+    while len(sent) < window and pacer.ready_at() <= at:
+        pacer.sent(at)
+        sent.append(at)
+    if sent:
+        pacer.written(len(sent), at)
+    return sent
+
+
+def assert_span_holds(sent: list[float], limit: int) -> None:
+    for first, last in zip(sent, sent[limit:]):
+        assert last - first >= SPAN - 1e-9, "more than `rate` submits within one span"
+
+
+def test_a_loop_that_wakes_on_time_sends_at_the_rate_without_bursts() -> None:
+    pacer, sent, now = Pacer(80.0), [], 0.0
+    while now < 60.0:
+        sent += look(pacer, now, window=10)
+        now = pacer.ready_at()
+    assert_span_holds(sent, 80)
+    assert len(sent) >= 0.99 * 80 * 60
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert min(gaps) >= pacer.interval - 1e-9  # evenly spaced: no two submits closer than 1/rate
+
+
+def test_a_late_loop_catches_up_only_a_little_and_never_beyond_the_span() -> None:
+    pacer, sent = Pacer(80.0), []
+    sent += look(pacer, 0.0, window=10)
+    burst = look(pacer, 10.0, window=1000)  # ten seconds idle: no credit for all of them
+    assert len(burst) <= CATCH_UP * 80 + 2
+    sent += burst
+    now = 10.0
+    while now < 15.0:
+        now = pacer.ready_at()
+        sent += look(pacer, now, window=10)
+    assert_span_holds(sent, 80)
+
+
+def test_hold_stops_the_bind_until_then_with_nothing_to_catch_up() -> None:
+    pacer = Pacer(80.0)
+    look(pacer, 0.0, window=10)
+    pacer.hold(5.0)
+    assert look(pacer, 4.99, window=10) == []
+    assert len(look(pacer, 5.0, window=10)) == 1
+
+
+def test_a_rate_below_one_per_second_spaces_submits_by_its_interval() -> None:
+    pacer = Pacer(0.5)
+    assert len(look(pacer, 0.0, window=10)) == 1
+    assert look(pacer, 1.9, window=10) == []
+    assert len(look(pacer, 2.0, window=10)) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(rate=st.sampled_from([1.0, 7.5, 80.0, 250.0]), window=st.integers(1, 20),
+       steps=st.lists(st.floats(0.0, 0.5), min_size=1, max_size=400),
+       delays=st.lists(st.floats(0.0, 0.02), min_size=1, max_size=50))
+def test_no_span_ever_holds_more_than_rate_submits(rate: float, window: int, steps: list[float],
+                                                   delays: list[float]) -> None:
+    pacer, sent, now = Pacer(rate), [], 0.0
+    for n, step in enumerate(steps):
+        now += step
+        batch = look(pacer, now, window)
+        if batch:  # the write left the socket later than decided (GIL, full buffer): counted from then
+            written = now + delays[n % len(delays)]
+            pacer.written(len(batch), written)
+            batch = [written] * len(batch)
+            now = written
+        sent += batch
+    assert_span_holds(sent, pacer.limit)
