@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from remessa.channels import Receipt
+from remessa.channels import Receipt, smpp_receipt
 from remessa.channels.smpp_receipt import (
     id_variants,
     is_receipt,
@@ -301,3 +303,26 @@ def test_raw_keeps_the_parsed_fields() -> None:
         "done_date": "2405011158", "stat": "DELIVRD", "err": "000", "text": "Ola mundo",
         "esm_class": 4, "receipted_message_id": "abc", "message_state": 2,
     }
+
+
+@pytest.mark.parametrize("text", [
+    "id:7f3c0a2e-6b1e-4c2d-9a3f-000000000001 sub:001 dlvrd:001 submit date:2611231200 done date:2611231201"
+    " stat:DELIVRD err:000 text:Seu codigo",
+    "ID:AB12 SUB:001 DLVRD:000 SUBMIT DATE:261123120000 DONE DATE:261123120105 STAT:undeliv ERR:104",
+    "id:99 sub:001 dlvrd:001 submit date:2611231200 done date:2611231201 stat:DELIVRD err:000 text: \x00",
+])
+def test_the_standard_layout_reads_the_same_as_the_lenient_parser(text: str) -> None:
+    lenient = smpp_receipt._lenient_fields(text)
+    lenient["id"], lenient["stat"] = lenient["id"].lower(), lenient["stat"].upper()
+    assert parse_receipt_text(text) == lenient
+
+
+@given(st.text(alphabet="0123456789", min_size=10, max_size=14))
+def test_receipt_dates_read_as_strptime_reads_them(digits: str) -> None:
+    formats = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
+    try:
+        expected = (datetime.strptime(digits, formats[len(digits)]).replace(tzinfo=UTC)
+                    if len(digits) in formats else None)
+    except ValueError:
+        expected = None
+    assert parse_receipt_date(digits) == expected

@@ -46,6 +46,13 @@ _KEY = re.compile(
     r"(?<![A-Za-z0-9_])(id|sub|dlvrd|submit[\s_]*date|done[\s_]*date|stat|err|text)\s*:",
     re.IGNORECASE,
 )
+#: the text as SMPP 3.4 Appendix B writes it (most SMSCs, the provider's included): read in one match.
+_STANDARD = re.compile(
+    r"id:(\S*) sub:(\S*) dlvrd:(\S*) submit date:(\d*) done date:(\d*) stat:(\S*) err:(\S*)(?: text:(.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+_STANDARD_KEYS = ("id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err", "text")
+_SEPARATORS = re.compile(r"[\s_]+")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -71,10 +78,26 @@ def parse_receipt_text(text: bytes | str) -> dict[str, str]:
     id (lower-case), sub, dlvrd, submit_date, done_date, stat (upper-case), err, text. Values are strings.
     """
     source = _text(text) if isinstance(text, (bytes, str)) else ""
+    standard = _STANDARD.fullmatch(source.rstrip("\x00"))
+    if standard:
+        fields = {key: value for key, value in zip(_STANDARD_KEYS, standard.groups()) if value is not None}
+        if "text" in fields:
+            fields["text"] = fields["text"].lstrip(" ")
+    else:
+        fields = _lenient_fields(source)
+    if "id" in fields:
+        fields["id"] = fields["id"].lower()
+    if "stat" in fields:
+        fields["stat"] = fields["stat"].upper()
+    return fields
+
+
+def _lenient_fields(source: str) -> dict[str, str]:
+    """parse_receipt_text for any other layout: keys found wherever they are, values up to the next key."""
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(source))
     for i, match in enumerate(matches):
-        key = re.sub(r"[\s_]+", "_", match.group(1).lower())
+        key = _SEPARATORS.sub("_", match.group(1).lower())
         if key == "text":
             end = len(source)
         else:
@@ -84,10 +107,6 @@ def parse_receipt_text(text: bytes | str) -> dict[str, str]:
             fields[key] = value.lstrip(" ").rstrip("\x00") if key == "text" else _clean(value)
         if key == "text":
             break
-    if "id" in fields:
-        fields["id"] = fields["id"].lower()
-    if "stat" in fields:
-        fields["stat"] = fields["stat"].upper()
     return fields
 
 
@@ -97,11 +116,17 @@ def parse_receipt_date(value: str) -> datetime | None:
     UTC because the provider's servers run in UTC (seed 002, "Server Timezone UTC").
     """
     digits = value.strip()
-    formats = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
-    if not digits.isdigit() or len(digits) not in formats:
+    if not digits.isascii() or not digits.isdigit() or len(digits) not in (10, 12, 14):
         return None
+    if len(digits) == 14:
+        year, digits = int(digits[:4]), digits[4:]
+    else:
+        year, digits = 2000 + int(digits[:2]), digits[2:]  # as strptime's %y: 00-68 → 20xx
+        if year > 2068:
+            year -= 100
     try:
-        return datetime.strptime(digits, formats[len(digits)]).replace(tzinfo=timezone.utc)
+        return datetime(year, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6:8]),
+                        int(digits[8:10] or 0), tzinfo=timezone.utc)
     except ValueError:
         return None
 

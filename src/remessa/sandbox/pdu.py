@@ -195,6 +195,24 @@ def read_frame(sock: socket.socket) -> bytes | None:
     return head + rest
 
 
+def split_frames(buffer: bytearray) -> list[bytes]:
+    """Take every whole PDU off the front of `buffer` (received octets); a partial one stays for more.
+
+    Raises PduError for a command_length no PDU can have (the stream cannot be re-framed).
+    """
+    frames, start = [], 0
+    while len(buffer) - start >= HEADER.size:
+        (length,) = struct.unpack_from(">I", buffer, start)
+        if not HEADER.size <= length <= MAX_PDU_LENGTH:
+            raise PduError(f"command_length {length}")
+        if start + length > len(buffer):
+            break
+        frames.append(bytes(buffer[start:start + length]))
+        start += length
+    del buffer[:start]
+    return frames
+
+
 def _read_exact(sock: socket.socket, size: int, *, eof_ok: bool) -> bytes | None:
     chunks = bytearray()
     while len(chunks) < size:

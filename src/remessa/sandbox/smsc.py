@@ -35,6 +35,7 @@ __all__ = ["Faults", "Smsc", "SmscConfig", "Stats", "Submitted"]
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
+READ_SIZE = 256 * 1024
 RECEIVERS = (pdu.BIND_RECEIVER, pdu.BIND_TRANSCEIVER)
 TRANSMITTERS = (pdu.BIND_TRANSMITTER, pdu.BIND_TRANSCEIVER)
 
@@ -122,7 +123,7 @@ class Smsc:
     def push_receipt(self, message_id: str, destination: str, stat: str = "DELIVRD") -> None:
         """Send a receipt for `message_id` as if this SMSC had accepted it (to replay or flood receipts)."""
         message = Submitted(message_id, "", destination, b"", 0, datetime.now(timezone.utc))
-        self._schedule(0, functools.partial(self._deliver, self._receipt(message, stat)))
+        self._deliver(self._receipt(message, stat))
 
     def unbind_all(self) -> None:
         """Send an unbind to every bound client; each connection closes when its unbind_resp arrives."""
@@ -180,6 +181,7 @@ class Smsc:
             s.sock.settimeout(5.0)
             if self.config.ssl_context is not None:
                 s.sock = self.config.ssl_context.wrap_socket(s.sock, server_side=True)
+            buffer = bytearray()
             while not self._stopping.is_set() and self._flush(s):
                 pending = isinstance(s.sock, ssl.SSLSocket) and s.sock.pending() > 0
                 if not pending:
@@ -188,8 +190,11 @@ class Smsc:
                         s.wake_r.recv(4096)
                     if s.sock not in readable:
                         continue
-                frame = pdu.read_frame(s.sock)
-                if frame is None or not self._handle(s, frame):
+                data = s.sock.recv(READ_SIZE)
+                if not data:
+                    break
+                buffer += data
+                if not all(self._handle(s, frame) for frame in pdu.split_frames(buffer)):
                     break
         except pdu.PduError as exc:  # the stream cannot be re-framed: nack and hang up
             log.warning("connection %d: %s", s.number, exc)
@@ -206,22 +211,25 @@ class Smsc:
             log.debug("connection %d closed", s.number)
 
     def _flush(self, s: Session) -> bool:
-        """Write what other threads queued for this connection; False once it should close."""
-        while True:
+        """Write what other threads queued for this connection (in one write); False once it should close."""
+        out: list[Pdu] = []
+        open_ = True
+        while open_:
             try:
                 item = s.outbox.get_nowait()
             except queue.Empty:
-                return True
-            if item is CLOSE:
-                return False
-            assert isinstance(item, Pdu)
-            self._write(s, item)
+                break
+            open_ = item is not CLOSE
+            if open_:
+                assert isinstance(item, Pdu)
+                out.append(item)
+        self._write(s, *out)
+        return open_
 
-    def _write(self, s: Session, p: Pdu) -> None:
-        if p.command_id == pdu.SUBMIT_SM | pdu.RESP:
-            s.outstanding -= 1
-        if not self.faults.black_hole:
-            s.sock.sendall(pdu.encode(p))
+    def _write(self, s: Session, *pdus: Pdu) -> None:
+        s.outstanding -= sum(1 for p in pdus if p.command_id == pdu.SUBMIT_SM | pdu.RESP)
+        if pdus and not self.faults.black_hole:
+            s.sock.sendall(b"".join(pdu.encode(p) for p in pdus))
 
     # --- protocol -----------------------------------------------------------------------------------
     def _handle(self, s: Session, frame: bytes) -> bool:
