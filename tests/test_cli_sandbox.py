@@ -33,8 +33,8 @@ def remessa(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
 class Sandbox:
     """A `remessa sandbox` process; threads collect its output lines as they come."""
 
-    def __init__(self, *options: str) -> None:
-        self.process = remessa("sandbox", *options)
+    def __init__(self, *options: str, before: tuple[str, ...] = ()) -> None:
+        self.process = remessa(*before, "sandbox", *options)
         self.out: list[str] = []
         self.err: list[str] = []
         self._readers = [threading.Thread(target=self._collect, args=(stream, lines), daemon=True)
@@ -70,8 +70,8 @@ class Sandbox:
 def sandbox() -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
-    def start(*options: str) -> Sandbox:
-        started.append(Sandbox(*options))
+    def start(*options: str, before: tuple[str, ...] = ()) -> Sandbox:
+        started.append(Sandbox(*options, before=before))
         return started[-1]
 
     yield start
@@ -115,6 +115,16 @@ def test_an_smpp_channel_sends_through_it_and_gets_receipts(sandbox: Callable[..
     assert "bind_transceiver as 'remessa' accepted" in log
     assert f"INFO remessa.sandbox.smsc: connection 1: submit_sm to 5511988887777 accepted as {ok.provider_id}" in log
     assert "Oi Ana" not in log  # message bodies stay out of INFO
+
+
+def test_it_runs_whatever_the_daemons_configuration_says(sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
+    broken = tmp_path / "remessa.toml"
+    broken.write_text("[daemon\n", encoding="utf-8")  # the simulator reads no configuration
+
+    box = sandbox("--port", "0", before=("--config", str(broken)))
+
+    assert box.port and box.process.poll() is None
+    assert box.stop() == 0
 
 
 def test_wrong_credentials_are_a_permanent_failure(sandbox: Callable[..., Sandbox]) -> None:

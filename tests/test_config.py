@@ -60,6 +60,7 @@ def test_every_problem_is_reported_at_once_naming_file_and_key(tmp_path: Path) -
         "[providers.sandbox]\ntype = \"sandbox\"\nsent_delay = \"soon\"\n"
         "[profiles.default]\nprovider = \"nope\"\nformat = \"xls\"\nin_flight = \"maybe\"\n"
         "dedupe = \"yes\"\ncountry = \"XX\"\nsubaccount = \"env:REMESSA_TEST_UNSET\"\n"
+        "encoding = \"utf8\"\ntransliterate = \"sim\"\n"
     )
     with pytest.raises(ConfigError) as caught:
         config.load(path)
@@ -76,6 +77,8 @@ def test_every_problem_is_reported_at_once_naming_file_and_key(tmp_path: Path) -
         "profiles.default.dedupe: expected true or false",
         "profiles.default.country: 'XX' is not a country code",
         "profiles.default.subaccount: environment variable REMESSA_TEST_UNSET is not set",
+        "profiles.default.encoding: 'utf8' is not one of auto, gsm7, latin1, ucs2",
+        "profiles.default.transliterate: expected true or false",
     ]
     for words in expected:
         assert any(words in p and p.startswith(str(path)) for p in problems), (words, problems)

@@ -84,6 +84,25 @@ def test_bind_send_and_receipts_end_to_end(smsc: Smsc, channel_for: Callable[...
     assert submit.text("validity_period") == "000001000000000R"
 
 
+@pytest.mark.parametrize(("encoding", "transliterate", "coding", "sent"), [
+    ("", None, 8, "Promoção até sábado".encode("utf-16-be")),  # the channel's auto: not all GSM7
+    ("", True, 0, b"Promocao at\x05 sabado"),  # the profile folds accents GSM7 lacks (é is GSM7 0x05)
+    ("latin1", None, 1, "Promoção até sábado".encode("latin-1")),
+    ("ucs2", False, 8, "Promoção até sábado".encode("utf-16-be")),
+])
+def test_the_profile_chooses_the_coding_of_its_messages(smsc: Smsc, channel_for: Callable[..., SmppChannel],
+                                                        encoding: str, transliterate: bool | None, coding: int,
+                                                        sent: bytes) -> None:
+    channel = channel_for()  # the provider says auto, no transliteration
+    message = dataclasses.replace(sms(1, text="Promoção até sábado"), encoding=encoding, transliterate=transliterate)
+
+    [outcome] = channel.send([message])
+
+    assert isinstance(outcome, Accepted)
+    [submit] = smsc.received("submit_sm")
+    assert (submit.number("data_coding"), submit.octets("short_message")) == (coding, sent)
+
+
 @pytest.mark.parametrize(("text", "coding", "parts"), [("Promoção " * 20, 8, 3), ("x" * 400, 0, 3)])
 def test_a_long_text_goes_as_ordered_parts_on_one_bind(smsc: Smsc, channel_for: Callable[..., SmppChannel],
                                                         text: str, coding: int, parts: int) -> None:

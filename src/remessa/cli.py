@@ -1,4 +1,5 @@
-"""The ``remessa`` command: run the daemon, validate a file, show status, rewrite a report.
+"""The ``remessa`` command: run the daemon, validate a file, show status, pause/resume/cancel a batch,
+rewrite a report, run the SMSC simulator (``sandbox``).
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 """
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
     try:
-        settings = config.load(args.config)
+        settings = config.load(args.config) if getattr(args, "needs_config", True) else None
         return int(args.handler(settings, args))
     except ConfigError as exc:
         print(f"remessa: {exc}", file=sys.stderr)
@@ -300,10 +301,10 @@ def _add_sandbox(sub: Any) -> None:
                      help="accept, then receipt UNDELIV, destinations matching the glob; repeatable (default: *0104)")
     box.add_argument("--tls-cert", type=Path, help="PEM certificate: speak SMPP over TLS (with --tls-key)")
     box.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
-    box.set_defaults(handler=_sandbox)
+    box.set_defaults(handler=_sandbox, needs_config=False)  # the simulator reads no configuration
 
 
-def _sandbox(_settings: config.Settings, args: argparse.Namespace) -> int:
+def _sandbox(_settings: config.Settings | None, args: argparse.Namespace) -> int:
     """Run the SMSC simulator until SIGINT or SIGTERM, then print its counts."""
     import threading
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from remessa.errors import ConfigError
+from remessa.segments import MODES as ENCODINGS
 
 SYSTEM_CONFIG = Path("/etc/remessa/remessa.toml")
 FORMATS = ("auto", "sms_txt", "csv", "whatsapp")
@@ -74,6 +75,8 @@ class ProfileSettings:
     receipt_timeout: float = 86400.0  # seconds after the last submit the batch waits for receipts
     admission: str = "warn"  # rows would expire before the ETA: "warn" (send, report) or "refuse"
     chunk_size: int = 500
+    encoding: str = ""  # SMS text coding: auto | gsm7 | latin1 | ucs2; empty: the provider's setting
+    transliterate: bool | None = None  # fold accents (á→a, ç→c) to stay in GSM7; unset: the provider's
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,8 @@ def _check_profile(
         problems.append(f"{where}: {key}.format: {profile.format!r} is not one of {', '.join(FORMATS)}")
     if profile.admission not in ("warn", "refuse"):
         problems.append(f"{where}: {key}.admission: {profile.admission!r} is not warn or refuse")
+    if profile.encoding not in ("", *ENCODINGS):
+        problems.append(f"{where}: {key}.encoding: {profile.encoding!r} is not one of {', '.join(ENCODINGS)}")
     if profile.in_flight not in IN_FLIGHT_POLICIES:
         problems.append(f"{where}: {key}.in_flight: {profile.in_flight!r} is not retry or unknown")
     if profile.timezone:

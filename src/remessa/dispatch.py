@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remessa.channels import Channel, OutgoingMessage
-from remessa.config import Settings
+from remessa.config import ProfileSettings, Settings
 from remessa.errors import PermanentFailure, TemporaryFailure
 from remessa.planner import Planner
 from remessa.store import Batch, Message, Store
@@ -70,7 +70,7 @@ class Dispatcher:
         claimed = self.store.claim(batch.id, size, now)
         if not claimed:
             return 0
-        outgoing = [_outgoing(m, batch) for m in claimed]
+        outgoing = [_outgoing(m, batch, profile) for m in claimed]
         ids = [m.id for m in claimed]
         try:
             outcomes = self.channels[provider].send(outgoing)
@@ -95,7 +95,7 @@ class Dispatcher:
         return len(ids)
 
 
-def _outgoing(message: Message, batch: Batch) -> OutgoingMessage:
+def _outgoing(message: Message, batch: Batch, profile: ProfileSettings | None) -> OutgoingMessage:
     template: dict[str, Any] | None = None
     if batch.kind == "whatsapp" and batch.info.get("template"):
         template = dict(batch.info["template"])
@@ -111,5 +111,7 @@ def _outgoing(message: Message, batch: Batch) -> OutgoingMessage:
         kind=batch.kind,
         template=template,
         flash=bool(batch.options.get("flash_sms")),
+        encoding=profile.encoding if profile else "",
+        transliterate=profile.transliterate if profile else None,
     )
 

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 GSM7, UCS2, LATIN1 = "GSM7", "UCS2", "LATIN1"
+MODES = ("auto", "gsm7", "latin1", "ucs2")  # the SMS text codings a profile or provider may ask for
 #: The GSM 03.38 basic table, in septet order (0x1B is the escape to the extension table, not a character).
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"

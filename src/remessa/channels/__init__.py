@@ -28,6 +28,8 @@ class OutgoingMessage:
     kind: str = "sms"  # sms | whatsapp
     template: dict[str, Any] | None = None  # WhatsApp: name, namespace, language, policy, params, media
     flash: bool = False
+    encoding: str = ""  # the profile's SMS coding (auto | gsm7 | latin1 | ucs2); empty: the channel's own
+    transliterate: bool | None = None  # the profile's choice; None: the channel's own
 
 
 @dataclass(frozen=True)

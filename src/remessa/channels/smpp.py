@@ -235,7 +235,9 @@ class SmppChannel:
             call.outcomes[position] = Rejected(message.id, f"SMPP carries SMS only, not {message.kind}")
             return None
         try:
-            encoding, text = smpp_text.choose(message.text, s.encoding, s.transliterate, message.flash)
+            transliterate = s.transliterate if message.transliterate is None else message.transliterate
+            encoding, text = smpp_text.choose(message.text, message.encoding or s.encoding, transliterate,
+                                              message.flash)
             parts = smpp_text.split(text, encoding, 0, s.sixteen_bit_reference)
             if len(parts) > 1:
                 reference = self._references.next(message.destination, s.sixteen_bit_reference)

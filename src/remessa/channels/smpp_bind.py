@@ -128,7 +128,7 @@ class Bind:
         self._inflight: dict[int, tuple[Job, float]] = {}
         self._pacer = Pacer(config.rate)
         self._backoff = 0.0
-        self._first_backoff = 2 * self._pacer.interval  # a throttle costs two slots, then doubles while it lasts
+        self._first_backoff = self._pacer.interval  # a throttle costs one slot, then doubles while it lasts
         self._pause_until = 0.0
 
     # --- other threads ----------------------------------------------------------------------------------

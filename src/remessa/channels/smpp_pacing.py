@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-SPAN = 1.005  # the rate's one-second span, with a margin for the SMSC timing arrivals rather than sends
+SPAN = 1.001  # the rate's one-second span, with a millisecond's margin: the SMSC times arrivals, not sends
 CATCH_UP = 0.25  # seconds of spacing a bind may make up after a gap (within the span's count)
 
 

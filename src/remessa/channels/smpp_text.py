@@ -9,14 +9,15 @@ import random
 import threading
 from collections import OrderedDict
 
-from remessa.segments import GSM7, GSM7_BASIC, GSM7_EXTENSION, LATIN1, LIMITS, UCS2, cut, encoding_for, units
+from remessa.segments import (
+    GSM7, GSM7_BASIC, GSM7_EXTENSION, LATIN1, LIMITS, MODES, UCS2, cut, encoding_for, units,
+)
 
 __all__ = [
     "GSM7", "LATIN1", "UCS2", "MAX_PARTS", "MODES", "ESM_CLASS_UDHI", "References",
     "choose", "data_coding", "decode", "encode", "split", "transliterate",
 ]
 
-MODES = ("auto", "gsm7", "latin1", "ucs2")
 MAX_PARTS = 255  # the UDH total and sequence fields are one octet each
 #: esm_class bit to set on every submit_sm whose short_message starts with a UDH.
 ESM_CLASS_UDHI = 0x40

@@ -16,6 +16,7 @@ import logging
 import queue
 import select
 import socket
+import struct
 import ssl
 import threading
 import time
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
 READ_SIZE = 256 * 1024
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it from 3.12 on
 RECEIVERS = (pdu.BIND_RECEIVER, pdu.BIND_TRANSCEIVER)
 TRANSMITTERS = (pdu.BIND_TRANSMITTER, pdu.BIND_TRANSCEIVER)
 
@@ -47,6 +49,8 @@ class Smsc:
         self.config = config
         self.faults = Faults()
         self._clock = clock
+        # arrival times from the kernel (see _receive) when rating submits on the real clock
+        self._kernel_times = clock is time.monotonic and config.max_submits_per_second is not None
         self._lock = threading.Lock()
         self._stats = Stats()
         self._messages: dict[str, Submitted] = {}
@@ -149,6 +153,8 @@ class Smsc:
             except OSError:
                 break
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers go out as they are made
+            if self._kernel_times:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             s = Session(next(self._numbers), sock)
             with self._lock:
                 self._sessions[s.number] = s
@@ -190,11 +196,11 @@ class Smsc:
                         s.wake_r.recv(4096)
                     if s.sock not in readable:
                         continue
-                data = s.sock.recv(READ_SIZE)
+                data, at = self._receive(s, buffer)
                 if not data:
                     break
                 buffer += data
-                if not all(self._handle(s, frame) for frame in pdu.split_frames(buffer)):
+                if not all(self._handle(s, frame, at) for frame in pdu.split_frames(buffer)):
                     break
         except pdu.PduError as exc:  # the stream cannot be re-framed: nack and hang up
             log.warning("connection %d: %s", s.number, exc)
@@ -209,6 +215,26 @@ class Smsc:
             s.wake_r.close()
             s.wake_w.close()
             log.debug("connection %d closed", s.number)
+
+    def _receive(self, s: Session, buffer: bytearray) -> tuple[bytes, float | None]:
+        """Octets from the client, and when they reached this host (None: now).
+
+        To enforce the rate the simulator must time arrivals, not its own reading, which a busy interpreter
+        does tens of milliseconds late: on plain TCP it asks the kernel for each read's arrival time, and
+        reads one PDU at a time so that a read never spans submits that arrived far apart.
+        """
+        if not self._kernel_times or isinstance(s.sock, ssl.SSLSocket):
+            return s.sock.recv(READ_SIZE), None
+        if len(buffer) < 4:
+            want = 4 - len(buffer)
+        else:
+            want = max(1, struct.unpack_from(">I", buffer)[0] - len(buffer))
+        data, ancillary, _, _ = s.sock.recvmsg(min(want, READ_SIZE), socket.CMSG_SPACE(16))
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                seconds, nanoseconds = struct.unpack_from("qq", raw)
+                return data, self._clock() - (time.time() - (seconds + nanoseconds / 1e9))
+        return data, None
 
     def _flush(self, s: Session) -> bool:
         """Write what other threads queued for this connection (in one write); False once it should close."""
@@ -232,7 +258,7 @@ class Smsc:
             s.sock.sendall(b"".join(pdu.encode(p) for p in pdus))
 
     # --- protocol -----------------------------------------------------------------------------------
-    def _handle(self, s: Session, frame: bytes) -> bool:
+    def _handle(self, s: Session, frame: bytes, at: float | None = None) -> bool:
         """Act on one PDU from the client; False to close the connection."""
         try:
             p = pdu.decode(frame)
@@ -252,7 +278,7 @@ class Smsc:
         if p.command_id in (pdu.BIND_RECEIVER, pdu.BIND_TRANSMITTER, pdu.BIND_TRANSCEIVER):
             self._on_bind(s, p)
         elif p.command_id == pdu.SUBMIT_SM:
-            self._on_submit(s, p)
+            self._on_submit(s, p, self._clock() if at is None else at)
         elif p.command_id == pdu.DELIVER_SM | pdu.RESP:
             self._on_deliver_resp(s, p)
         elif p.command_id == pdu.ENQUIRE_LINK:
@@ -297,9 +323,8 @@ class Smsc:
         self._respond(s, p, status, fields={"system_id": cfg.smsc_id},
                       tlvs={pdu.TLV_SC_INTERFACE_VERSION: b"\x34"})
 
-    def _on_submit(self, s: Session, p: Pdu) -> None:
+    def _on_submit(self, s: Session, p: Pdu, now: float) -> None:
         destination, text = p.text("destination_addr"), p.octets("short_message")
-        now = self._clock()
         s.outstanding += 1
         with self._lock:
             self._stats.submits += 1

@@ -27,9 +27,10 @@ class SmscConfig:
     port: int = 0
     smsc_id: str = "sandbox"
     max_submits_per_second: float | None = 80.0  # per bind; above it submit_sm gets ESME_RTHROTTLED
-    #: seconds of lateness forgiven when counting a second's submits: arrivals are timed by a Python thread,
-    #: which on a busy machine reads them up to ~10 ms late and would otherwise flag its own lateness.
-    rate_tolerance: float = 0.01
+    #: seconds of timing error forgiven when counting a second's submits. Arrivals are timed by the kernel
+    #: (Smsc._receive), but segments that queue up while a busy interpreter is not reading are merged and
+    #: take the newest one's time, so a submit can look up to ~20 ms younger than it is.
+    rate_tolerance: float = 0.02
     sent_receipt_delay: float = 0.05
     delivery_receipt_delay: float = 0.1
     redeliver_after: float = 1.0  # a deliver_sm not acknowledged with ESME_ROK by then is sent again
