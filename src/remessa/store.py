@@ -9,15 +9,22 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from remessa import schema
-from remessa.channels import Accepted, InDoubt, Inbound, Outcome, Receipt, Rejected
-from remessa.inbound import record_inbound
+from remessa.channels import Inbound, Outcome, Receipt
 from remessa.database import Database
 from remessa.errors import NotFound
-from remessa.receipts import apply_early_receipts, record_receipts
-from remessa.records import Batch, Message, batch_from_row, batch_values, message_from_row
+from remessa.inbound import record_inbound
+from remessa.outcomes import apply_outcomes, in_doubt, refuse, submitting
+from remessa.receipts import record_receipts
+from remessa.records import (
+    Batch,
+    Message,
+    batch_from_row,
+    batch_values,
+    message_from_row,
+)
 from remessa.schema import batches, blocklist, messages
 from remessa.status import AWAITING_RECEIPT, PENDING, BatchState, Status
 
@@ -154,48 +161,20 @@ class Store(Database):
 
     def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float) -> None:
         """Commit what the provider answered; a receipt that arrived before its id is applied now."""
-        accepted: list[dict[str, Any]] = [
-            {"mid": o.message_id, "pid": o.provider_id.lower(), "parts": o.parts,
-             "ids": [i.lower() for i in o.part_ids] or [o.provider_id.lower()]}
-            for o in outcomes if isinstance(o, Accepted)
-        ]
-        refused = [
-            {"mid": o.message_id, "reason": o.reason, "code": o.code, "name": _code_name(o.reason) or None}
-            for o in outcomes if isinstance(o, Rejected) and o.permanent
-        ]
-        retry = [{"mid": o.message_id, "reason": o.reason} for o in outcomes if isinstance(o, Rejected) and not o.permanent]
-        doubtful = [o for o in outcomes if isinstance(o, InDoubt)]
-        submitting = update(messages).where(
-            messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING
-        )
         with self._write() as conn:
-            if accepted:
-                conn.execute(
-                    submitting.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
-                    [{"mid": a["mid"], "pid": a["pid"], "parts": a["parts"]} for a in accepted],
-                )
-                # early receipts are filed under the first part's id, or a later part's when it came first
-                apply_early_receipts(conn, batch_id, {i: (a["mid"], a["parts"]) for a in accepted for i in a["ids"]})
-            if refused:
-                _refuse(conn, refused)
-            if retry:
-                conn.execute(submitting.values(status=Status.QUEUED, reason=bindparam("reason")), retry)
-            if doubtful:
-                policy = conn.execute(select(batches.c.in_flight).where(batches.c.id == batch_id)).scalar_one()
-                for outcome in doubtful:
-                    conn.execute(_submitting(outcome.message_id).values(**in_doubt(policy, outcome.reason)))
+            apply_outcomes(conn, batch_id, outcomes)
             self._touch_submit(conn, batch_id, now)
 
     def release(self, message_ids: Sequence[int], reason: str = "") -> None:
         """Put SUBMITTING messages back in the queue (the provider did not take them)."""
         with self._write() as conn:
             for mid in message_ids:
-                conn.execute(_submitting(mid).values(status=Status.QUEUED, reason=reason))
+                conn.execute(submitting(mid).values(status=Status.QUEUED, reason=reason))
 
     def reject(self, batch_id: int, message_ids: Sequence[int], reason: str, now: float) -> None:
         """SUBMITTING messages the provider would not take (the whole chunk, e.g. bind refused)."""
         with self._write() as conn:
-            _refuse(conn, [{"mid": mid, "reason": reason, "code": None, "name": None} for mid in message_ids])
+            refuse(conn, [{"mid": mid, "reason": reason, "code": None, "name": None} for mid in message_ids])
             self._touch_submit(conn, batch_id, now)
 
     @staticmethod
@@ -357,49 +336,6 @@ class Store(Database):
         query = select(func.count()).where(messages.c.batch_id == batch_id, messages.c.status.in_(list(PENDING)))
         with self.reader.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
-
-
-def in_doubt(policy: str, why: str) -> dict[str, Any]:
-    """What becomes of a message that may or may not have reached the provider, by in_flight policy:
-    `retry` queues it again (a duplicate is possible), `unknown` reports it UNKNOWN and never resends."""
-    if policy == "unknown":
-        return {"status": Status.UNKNOWN, "reason": f"in_flight_unknown: {why}; it may or may not have been sent"}
-    return {"status": Status.QUEUED, "reason": f"in_flight_retried: {why}; submitted again"}
-
-
-def _refuse(conn: Connection, refusals: list[dict[str, Any]]) -> None:
-    """SUBMITTING messages refused for good: REJECTED, unless an earlier attempt was in doubt (in_flight
-    retry): that one may have been sent, so the message is UNKNOWN, never reported as not sent."""
-    retried = dict(conn.execute(
-        select(messages.c.id, messages.c.reason).where(
-            messages.c.id.in_([r["mid"] for r in refusals]), messages.c.status == Status.SUBMITTING,
-            messages.c.reason.like("in_flight_retried:%"))
-    ).all())
-    plain = [r for r in refusals if r["mid"] not in retried]
-    if plain:
-        conn.execute(
-            update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
-            .values(status=Status.REJECTED, reason=bindparam("reason"), sent_code=bindparam("code"),
-                    sent_status=bindparam("name")),
-            plain,
-        )
-    for r in refusals:
-        if r["mid"] in retried:
-            why = retried[r["mid"]].removeprefix("in_flight_retried: ").removesuffix("; submitted again")
-            conn.execute(_submitting(r["mid"]).values(
-                status=Status.UNKNOWN,
-                reason=f"in_flight_unknown: {why}; the retry was refused ({r['reason']}), so the first attempt"
-                       " may or may not have been sent"))
-
-
-def _submitting(message_id: int) -> Any:
-    """An UPDATE of one message that only applies while it is SUBMITTING (never move an outcome back)."""
-    return update(messages).where(messages.c.id == message_id, messages.c.status == Status.SUBMITTING)
-
-
-def _code_name(reason: str) -> str:
-    parts = reason.split(" ", 1)
-    return parts[1] if len(parts) == 2 and parts[0].isdigit() else ""
 
 
 __all__ = ["Batch", "Message", "Store"]

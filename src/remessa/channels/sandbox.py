@@ -17,7 +17,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from remessa.channels import Accepted, InboundHandler, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected
+from remessa.channels import (
+    Accepted,
+    InboundHandler,
+    Outcome,
+    OutgoingMessage,
+    Receipt,
+    ReceiptHandler,
+    Rejected,
+)
 from remessa.errors import TemporaryFailure
 from remessa.status import DELIVERED_CODES, SENT_CODES
 

@@ -18,15 +18,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from remessa.channels import (
-    Accepted, InDoubt, Inbound, InboundHandler, OutgoingMessage, Outcome, Receipt, ReceiptHandler, Rejected,
+    Accepted,
+    Inbound,
+    InboundHandler,
+    InDoubt,
+    Outcome,
+    OutgoingMessage,
+    Receipt,
+    ReceiptHandler,
+    Rejected,
+    smpp_text,
 )
-from remessa.channels import smpp_text
-from remessa.channels.smpp_bind import Bind, BindConfig, Job
+from remessa.channels.smpp_bind import Bind, Job
+from remessa.channels.smpp_receipt import is_receipt, receipt_from_deliver
+from remessa.channels.smpp_session import BindConfig
 from remessa.channels.smpp_wire import (
-    ESME_RINVCMDLEN, ESME_ROK, ESME_RSYSERR, TLV_RECEIPTED_MESSAGE_ID, Deliver, decode_deliver, status_name,
+    ESME_RINVCMDLEN,
+    ESME_ROK,
+    ESME_RSYSERR,
+    TLV_RECEIPTED_MESSAGE_ID,
+    Deliver,
+    decode_deliver,
+    status_name,
     submit_head,
 )
-from remessa.channels.smpp_receipt import is_receipt, receipt_from_deliver
 from remessa.errors import PermanentFailure, TemporaryFailure
 from remessa.status import SENT_CODES
 

@@ -19,15 +19,34 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import smpplib.consts
-import smpplib.exceptions
 from smpplib.client import Client
 
 from remessa.channels.smpp_pacing import Pacer
+from remessa.channels.smpp_session import (
+    BindConfig,
+    BindRefused,
+    close_session,
+    open_session,
+)
 from remessa.channels.smpp_wire import (
-    BAD_CREDENTIALS, DELIVER_SM, DELIVER_SM_RESP, ENQUIRE_LINK, ENQUIRE_LINK_RESP, ESME_RINVCMDID, ESME_ROK,
-    GENERIC_NACK, HEADER, RESP, SUBMIT_SM_RESP, THROTTLING, UNBIND, UNBIND_RESP, BadFrame, Frames, header,
-    status_name, submit_sm,
+    DELIVER_SM,
+    DELIVER_SM_RESP,
+    ENQUIRE_LINK,
+    ENQUIRE_LINK_RESP,
+    ESME_RINVCMDID,
+    ESME_ROK,
+    GENERIC_NACK,
+    HEADER,
+    RESP,
+    SUBMIT_SM_RESP,
+    THROTTLING,
+    UNBIND,
+    UNBIND_RESP,
+    BadFrame,
+    Frames,
+    header,
+    status_name,
+    submit_sm,
 )
 
 log = logging.getLogger(__name__)
@@ -38,14 +57,6 @@ MAX_BACKOFF = 2.0  # seconds a throttled bind waits at most
 
 class Dead(Exception):
     """The connection is unusable; the bind reconnects."""
-
-
-class BindRefused(Exception):
-    """The SMSC or TLS refused us; `permanent` when retrying cannot help (credentials, certificate)."""
-
-    def __init__(self, message: str, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(eq=False)
@@ -72,39 +83,6 @@ class Job:
                 return False
             self.pending = True
             return True
-
-
-@dataclass(frozen=True)
-class BindConfig:
-    """What a bind needs from SmppSettings (kept apart so this module does not import the channel)."""
-
-    host: str
-    port: int
-    system_id: str
-    password: str
-    system_type: str
-    window: int
-    rate: float
-    enquire_link: float
-    response_timeout: float
-    reconnect_min: float
-    reconnect_max: float
-    ssl_context: ssl.SSLContext | None
-
-
-def _client_class(tls: bool) -> type[Client]:
-    if not tls:
-        return Client
-
-    class TlsClient(Client):  # type: ignore[misc]
-        """smpplib wraps the socket without server_hostname (so verification cannot work); pass it."""
-
-        def _create_socket(self) -> socket.socket:
-            raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            raw.settimeout(self.timeout)
-            return self._ssl_context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[no-any-return]
-
-    return TlsClient
 
 
 class Bind:
@@ -176,35 +154,8 @@ class Bind:
             job.done(job, "in_doubt" if job.started else "not_sent", None)
 
     def _connect(self) -> None:
-        cfg = self.config
-        client = _client_class(cfg.ssl_context is not None)(
-            cfg.host, cfg.port, timeout=cfg.response_timeout, ssl_context=cfg.ssl_context,
-            allow_unknown_opt_params=True, logger_name=f"{__name__}.client")
-        try:
-            client.connect()
-        except smpplib.exceptions.ConnectionError as exc:
-            client.disconnect()
-            cause = exc.__context__
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                raise BindRefused(f"TLS certificate of {cfg.host} not trusted: {cause.verify_message}",
-                                  permanent=True) from None
-            raise BindRefused(f"cannot connect to {cfg.host}:{cfg.port}: {cause or exc}", permanent=False) from None
-        try:
-            client.bind_transceiver(system_id=cfg.system_id, password=cfg.password, system_type=cfg.system_type,
-                                    addr_ton=0, addr_npi=0)
-        except smpplib.exceptions.PDUError as exc:
-            client.disconnect()
-            status = int(exc.args[1]) if len(exc.args) > 1 else 0
-            raise BindRefused(f"bind_transceiver as {cfg.system_id!r} refused with {status_name(status)}",
-                              permanent=status in BAD_CREDENTIALS) from None
-        except (smpplib.exceptions.ConnectionError, OSError) as exc:
-            client.disconnect()
-            raise BindRefused(f"no bind_transceiver_resp from {cfg.host}:{cfg.port} ({exc or 'timeout'})",
-                              permanent=False) from None
-        client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # noqa: SLF001 - a window of
-        # small PDUs must not wait for the SMSC's delayed ACK (Nagle)
-        self._client = client
-        log.info("smpp bind %d bound to %s:%d", self.number, cfg.host, cfg.port)
+        self._client = open_session(self.config, f"{__name__}.client")
+        log.info("smpp bind %d bound to %s:%d", self.number, self.config.host, self.config.port)
 
     def _disconnect(self, reason: str) -> None:
         """Answers that can no longer come are in doubt; messages not started go back to the pool."""
@@ -218,8 +169,7 @@ class Bind:
             else:
                 self._work.appendleft(job)
         if self._client is not None:
-            self._client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN  # unbound or dead: no smpplib warning
-            self._client.disconnect()
+            close_session(self._client)
             self._client = None
         if not self._stop.is_set():
             log.warning("smpp bind %d: %s; reconnecting", self.number, reason)

@@ -10,7 +10,16 @@ import threading
 from collections import OrderedDict
 
 from remessa.segments import (
-    GSM7, GSM7_BASIC, GSM7_EXTENSION, LATIN1, LIMITS, MODES, UCS2, cut, encoding_for, units,
+    GSM7,
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    LATIN1,
+    LIMITS,
+    MODES,
+    UCS2,
+    cut,
+    encoding_for,
+    units,
 )
 
 __all__ = [

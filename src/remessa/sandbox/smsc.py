@@ -179,8 +179,10 @@ class Smsc:
 
     def _schedule(self, delay: float, action: Callable[[], None]) -> None:
         with self._lock:
-            heapq.heappush(self._timers, (self._clock() + delay, next(self._numbers), action))
-            self._timer_ready.notify()
+            entry = (self._clock() + delay, next(self._numbers), action)
+            heapq.heappush(self._timers, entry)
+            if self._timers[0] is entry:  # the timer thread sleeps until the earliest; wake it only if earlier
+                self._timer_ready.notify()
 
     def _serve(self, s: Session) -> None:
         try:
