@@ -332,7 +332,8 @@ class Bind:
             if sent >= self._pause_until:  # answers to submits sent before this pause are the same episode
                 self._backoff = min(MAX_BACKOFF, max(self._first_backoff, self._backoff * 2))
                 self._pause_until = now + self._backoff
-                self._pacer.hold(self._pause_until)
+                if self._backoff > self._first_backoff:  # throttled again: no catching up on the pause
+                    self._pacer.hold(self._pause_until)
                 log.debug("smpp bind %d: %s, pausing %.2f s", self.number, status_name(status), self._backoff)
             job.pending = False
             self._ready.append(job)  # the same part again, before new work, in the order sent
