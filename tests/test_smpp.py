@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import ssl
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,3 +286,45 @@ def test_an_mo_message_reaches_on_inbound_decoded_before_it_is_acknowledged(smsc
     assert [(m.source, m.destination, m.text) for m in got] == [
         ("5511987654321", "Loja", "Sair"), ("5511987654322", "Loja", "Não quero mais 🙏"),
     ]
+
+
+def test_a_generic_nack_maps_back_to_its_submit(smsc: Smsc, channel_for: Callable[..., SmppChannel]) -> None:
+    channel = channel_for(binds=1)
+    smsc.faults.nack_submits = pdu.ESME_RINVCMDLEN
+
+    outcomes = channel.send([sms(1), sms(2)])
+
+    assert [(type(o), o.message_id, o.reason, o.permanent) for o in outcomes] == [  # type: ignore[union-attr]
+        (Rejected, 1, "ESME_RINVCMDLEN", True), (Rejected, 2, "ESME_RINVCMDLEN", True)]
+    smsc.faults.nack_submits = None
+    assert isinstance(channel.send([sms(3)])[0], Accepted)  # the bind is still fine
+
+
+def test_an_unknown_command_from_the_smsc_gets_generic_nack(smsc: Smsc,
+                                                            channel_for: Callable[..., SmppChannel]) -> None:
+    channel = channel_for(binds=1)
+
+    smsc.send_command(0x00000077)
+
+    wait_for(lambda: smsc.received("generic_nack"), timeout=5)
+    [nack] = smsc.received("generic_nack")
+    assert nack.status == pdu.ESME_RINVCMDID
+    assert isinstance(channel.send([sms(1)])[0], Accepted)
+
+
+def test_close_waits_for_outstanding_answers_then_unbinds(smsc: Smsc,
+                                                          channel_for: Callable[..., SmppChannel]) -> None:
+    channel = channel_for(binds=2)
+    smsc.faults.response_delay = 0.3
+    outcomes: list[Any] = []
+    sender = threading.Thread(target=lambda: outcomes.extend(channel.send([sms(n) for n in range(1, 6)])))
+    sender.start()
+    wait_for(lambda: smsc.stats().submits == 5, timeout=5)
+
+    channel.close()  # while all five wait for their answers
+
+    sender.join(timeout=5)
+    assert all(isinstance(o, Accepted) for o in outcomes) and len(outcomes) == 5
+    assert len(smsc.received("unbind")) == 2  # each bind said goodbye once it had its answers
+    with pytest.raises(TemporaryFailure):
+        channel.send([sms(6)])

@@ -137,6 +137,13 @@ class Smsc:
             s.unbinding = True
             s.post(Pdu(pdu.UNBIND, next(s.sequence)))
 
+    def send_command(self, command_id: int) -> None:
+        """Send a bodiless PDU with `command_id` (e.g. one no SMPP 3.4 client knows) to every bound client."""
+        with self._lock:
+            sessions = [s for s in self._sessions.values() if s.mode is not None]
+        for s in sessions:
+            s.post(Pdu(command_id, next(s.sequence)))
+
     # --- threads ------------------------------------------------------------------------------------
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -335,6 +342,8 @@ class Smsc:
                 self._stats.max_outstanding[s.number] = max(s.outstanding, self._stats.max_outstanding[s.number])
         if s.mode not in TRANSMITTERS:
             return self._respond(s, p, pdu.ESME_RINVBNDSTS)
+        if self.faults.nack_submits is not None:
+            return self._respond(s, p, self.faults.nack_submits, command_id=pdu.GENERIC_NACK)
         while s.recent and s.recent[0] <= now - (1.0 - self.config.rate_tolerance):
             s.recent.popleft()
         rate = self.config.max_submits_per_second

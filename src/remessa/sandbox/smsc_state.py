@@ -49,6 +49,7 @@ class Faults:
     drop_after_pdus: int | None = None  # close a connection once it has received this many PDUs
     black_hole: bool = False  # read everything, answer and send nothing
     response_delay: float = 0.0
+    nack_submits: int | None = None  # answer submit_sm with generic_nack carrying this command_status
 
 
 @dataclass
