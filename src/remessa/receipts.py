@@ -48,8 +48,8 @@ def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> i
     found: dict[str, _Message] = {}
     pids = list({row["provider_id"] for row in rows})
     for start in range(0, len(pids), LOOKUP_CHUNK):
-        for pid, *message in conn.execute(_BY_PROVIDER_IDS, {"pids": pids[start:start + LOOKUP_CHUNK]}):
-            found[pid] = _Message(*message)
+        for pid, *columns in conn.execute(_BY_PROVIDER_IDS, {"pids": pids[start:start + LOOKUP_CHUNK]}):
+            found[pid] = _Message(*columns)
     conn.execute(_INSERT_RECEIPT, [
         {**row, "message_id": found[row["provider_id"]].id if row["provider_id"] in found else None}
         for row in rows
@@ -79,7 +79,7 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
         if mid not in folded:
             current = conn.execute(select(messages.c.status).where(messages.c.id == mid)).scalar_one()
             folded[mid] = _Message(mid, current, batch_id, parts)
-        _fold(conn, folded[mid], receipt._mapping)
+        _fold(conn, folded[mid], dict(receipt._mapping))
     if early:
         _write(conn, folded.values(), early[-1].received_at)
 

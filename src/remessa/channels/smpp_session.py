@@ -45,7 +45,7 @@ class BindConfig:
 
 def _client_class(tls: bool) -> type[Client]:
     if not tls:
-        return Client
+        return Client  # type: ignore[no-any-return]  # smpplib is untyped
 
     class TlsClient(Client):  # type: ignore[misc]
         """smpplib wraps the socket without server_hostname (so verification cannot work); pass it."""
