@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -312,6 +313,74 @@ def receipts_bench(count: int) -> None:
           f"on average, all {delivered:,} messages DELIVERED")
 
 
+# --- (d) the daemon ------------------------------------------------------------------------------------------
+
+DAEMON_CONFIG = """
+[daemon]
+spool = "{spool}"
+settle_seconds = 0.2
+poll_seconds = 0.05
+idle_seconds = 0.5
+
+[providers.smsc]
+type = "smpp"
+port = {port}
+system_id = "{system_id}"
+password = "{password}"
+binds = {binds}
+window = {window}
+rate = {rate}
+
+[profiles.default]
+provider = "smsc"
+receipt_timeout = 5.0
+"""
+
+
+def daemon_bench(rows: int) -> None:
+    """A file of `rows` SMS through `remessa run` (its real loop, in a thread) to the capped simulator."""
+    from remessa import config
+    from remessa.daemon import Daemon
+
+    with tempfile.TemporaryDirectory(prefix="remessa-bench-") as tmp, \
+            Simulator(max_submits_per_second=RATE, response_delay=0.05) as sim:
+        spool = Path(tmp) / "spool"
+        path = Path(tmp) / "remessa.toml"
+        path.write_text(DAEMON_CONFIG.format(spool=spool, port=sim.port, system_id=SYSTEM_ID, password=PASSWORD,
+                                             binds=BINDS, window=WINDOW, rate=RATE), encoding="utf-8")
+        daemon = Daemon(config.load(path))
+        runner = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+        runner.start()
+        inbox = spool / "default" / "inbox"
+        while not inbox.is_dir():
+            time.sleep(0.05)
+        body = "numero;texto;correlationId(opcional);\n" + "".join(
+            f"5511{900000000 + n};{TEXT};c{n};\n" for n in range(rows)) + "EOF\n"
+        (Path(tmp) / "bench.txt").write_text(body, encoding="utf-8")
+        os.rename(Path(tmp) / "bench.txt", inbox / "bench.txt")
+        first = last = None
+        while True:
+            accepted = sim.stats()["accepted"]
+            now = time.perf_counter()
+            if accepted and first is None:
+                first = now
+            if accepted >= rows:
+                last = now
+                break
+            time.sleep(0.02)
+        while not (spool / "default" / "success" / "bench.txt").exists():
+            time.sleep(0.1)
+        daemon.stop()
+        runner.join(timeout=60)
+        stats = sim.stats()
+    assert first is not None and last is not None
+    rate = (rows - 1) / (last - first)
+    target = BINDS * RATE
+    print(f"(d) remessa run, one file of {rows:,} rows to the capped simulator ({BINDS} x {RATE:g}/s, answering after "
+          f"50 ms): first to last acceptance {last - first:.1f}s = {rate:.1f} submits/s = {100 * rate / target:.2f} % "
+          f"of {target:g}/s; {stats['throttled']} throttled, max outstanding {sorted(stats['max_outstanding'].values())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of (a)")
@@ -320,7 +389,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=CHUNK, help="messages per channel.send() in (a)")
     parser.add_argument("--uncapped-seconds", type=float, default=15.0, help="duration of each half of (b)")
     parser.add_argument("--receipts", type=int, default=100_000)
-    parser.add_argument("--only", choices=("a", "b", "c"))
+    parser.add_argument("--rows", type=int, default=10_000, help="rows of the file in (d)")
+    parser.add_argument("--only", choices=("a", "b", "c", "d"))
     args = parser.parse_args()
     if args.only in (None, "a"):
         capped(args.seconds, args.response_delay, args.chunk)
@@ -328,6 +398,8 @@ def main() -> None:
         uncapped(args.uncapped_seconds)
     if args.only in (None, "c"):
         receipts_bench(args.receipts)
+    if args.only in (None, "d"):
+        daemon_bench(args.rows)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from remessa.channels import CHANNEL_TYPES, Channel, Inbound, Receipt
 from remessa.config import Settings
 from remessa.dispatch import Dispatcher
+from remessa.group_commit import GroupCommit
 from remessa.intake import Intake
 from remessa.links import Link
 from remessa.phone import phone_book
@@ -48,6 +49,8 @@ class Daemon:
         self.watcher = Watcher(self.spool)
         self.planner = Planner(self.store, wake=self.watcher.wake)
         self.dispatcher = Dispatcher(settings, self.store, self.channels, self.planner)
+        # receipts from every bind thread stored together, persisted before each is acknowledged
+        self._on_receipt: GroupCommit[Receipt] = GroupCommit(self._store_receipts)
 
     def start(self) -> None:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
@@ -139,7 +142,7 @@ class Daemon:
     def _utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
-    def _on_receipt(self, receipts: Sequence[Receipt]) -> None:
+    def _store_receipts(self, receipts: list[Receipt]) -> None:
         self.store.record_receipts(receipts, self.clock())
 
     def _on_inbound(self, provider: str, message: Inbound) -> None:

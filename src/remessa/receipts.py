@@ -26,6 +26,7 @@ _BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest messag
     .order_by(messages.c.id)
 )
 _INSERT_RECEIPT = receipts.insert()
+_MATCH_RECEIPT = update(receipts).where(receipts.c.id == bindparam("rid")).values(message_id=bindparam("mid"))
 _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
 
 
@@ -72,16 +73,21 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
         .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(accepted)))
         .order_by(receipts.c.id)
     ).all()
+    if not early:
+        return
+    conn.execute(_MATCH_RECEIPT, [{"rid": r.id, "mid": accepted[r.provider_id][0]} for r in early])
+    mids = sorted({accepted[r.provider_id][0] for r in early})
+    statuses: dict[int, str] = {}
+    for start in range(0, len(mids), LOOKUP_CHUNK):
+        query = select(messages.c.id, messages.c.status).where(messages.c.id.in_(mids[start:start + LOOKUP_CHUNK]))
+        statuses.update((row[0], row[1]) for row in conn.execute(query))
     folded: dict[int, _Message] = {}
     for receipt in early:
         mid, parts = accepted[receipt.provider_id]
-        conn.execute(update(receipts).where(receipts.c.id == receipt.id).values(message_id=mid))
         if mid not in folded:
-            current = conn.execute(select(messages.c.status).where(messages.c.id == mid)).scalar_one()
-            folded[mid] = _Message(mid, current, batch_id, parts)
+            folded[mid] = _Message(mid, statuses[mid], batch_id, parts)
         _fold(conn, folded[mid], dict(receipt._mapping))
-    if early:
-        _write(conn, folded.values(), early[-1].received_at)
+    _write(conn, folded.values(), early[-1].received_at)
 
 
 def _row(receipt: Receipt, now: float) -> dict[str, Any]:

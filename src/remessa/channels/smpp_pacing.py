@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 SPAN = 1.001  # the rate's one-second span, with a millisecond's margin: the SMSC times arrivals, not sends
-CATCH_UP = 0.25  # seconds of spacing a bind may make up after a gap (within the span's count)
+CATCH_UP = 1.0  # seconds of spacing a bind may make up after a gap (within the span's count)
 
 
 class Pacer:
