@@ -50,7 +50,8 @@ class Link:
         return self._error
 
     def open(self, on_receipt: ReceiptHandler | None = None, on_inbound: InboundHandler | None = None) -> None:
-        """Try to open now; a failure is logged and kept, and retried by the next send()."""
+        """Try to open now; a failure is logged and kept, and retried by the next send(). The handlers are
+        the ones given at construction (the arguments exist so that a Link is a Channel)."""
         try:
             self._connect()
         except DeliveryError:
