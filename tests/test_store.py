@@ -239,3 +239,17 @@ def test_a_retry_of_a_message_in_doubt_that_is_refused_is_unknown_not_rejected(d
     (fresh,) = db.claim(batch_id, 1, 6.0)
     db.reject(batch_id, [fresh.id], "provider_error: bind refused", 6.0)
     assert [(m.status, m.reason) for m in db.messages(batch_id)] == [(Status.REJECTED, "provider_error: bind refused")]
+
+
+def test_a_receipt_naming_the_id_in_another_form_still_matches(db: Store) -> None:
+    batch_id = _batch(db, 3)
+    hexed, uuid, early = db.claim(batch_id, 3, 2.0)
+    db.record_outcomes(batch_id, [Accepted(hexed.id, "1A2B"), Accepted(uuid.id, "7f3c0a2e-6b1e-4c2d-9a3f-0000000000aa")],
+                       3.0)
+    # decimal for the hex id, and the UUID without its dashes, as some SMSCs write them in receipts
+    assert db.record_receipts([_delivered("6699", "6699"), _delivered("7f3c0a2e6b1e4c2d9a3f0000000000aa", "x")],
+                              4.0) == 2
+    # one that came before its submit answer, in decimal, is matched when the hex id is recorded
+    assert db.record_receipts([_delivered("48879", "48879")], 4.0) == 0
+    db.record_outcomes(batch_id, [Accepted(early.id, "beef")], 5.0)
+    assert [m.status for m in db.messages(batch_id)] == [Status.DELIVERED] * 3

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa.channels import Receipt
+from remessa.channels.smpp_receipt import id_variants
 from remessa.schema import batches, messages, receipts
 from remessa.status import FINAL, RANK, Status, status_for_delivered_code, status_for_sent_code
 
@@ -46,11 +47,14 @@ def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> i
     Returns how many matched a message. Each touched batch is marked changed once.
     """
     rows = [_row(receipt, now) for receipt in batch]
-    found: dict[str, _Message] = {}
-    pids = list({row["provider_id"] for row in rows})
-    for start in range(0, len(pids), LOOKUP_CHUNK):
-        for pid, *columns in conn.execute(_BY_PROVIDER_IDS, {"pids": pids[start:start + LOOKUP_CHUNK]}):
-            found[pid] = _Message(*columns)
+    pids = {row["provider_id"] for row in rows}
+    found = _lookup(conn, pids)
+    # an SMSC may write the id in the receipt in another form (decimal for hex, a UUID without dashes): tried
+    # only after the exact id failed. On an SMSC that mixes hex and decimal, a receipt that beat its submit
+    # answer could meet another message whose id is one of its other forms; with UUIDs that cannot happen.
+    aliases = {alias: pid for pid in pids - set(found) for alias in id_variants(pid) if alias != pid}
+    for alias, message in _lookup(conn, set(aliases)).items():
+        found.setdefault(aliases[alias], message)
     conn.execute(_INSERT_RECEIPT, [
         {**row, "message_id": found[row["provider_id"]].id if row["provider_id"] in found else None}
         for row in rows
@@ -62,12 +66,23 @@ def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> i
     return len(matched)
 
 
+def _lookup(conn: Connection, pids: set[str]) -> dict[str, _Message]:
+    """The message each provider id names (the newest, should an id have been reused)."""
+    ordered, found = sorted(pids), {}
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        for pid, *columns in conn.execute(_BY_PROVIDER_IDS, {"pids": ordered[start:start + LOOKUP_CHUNK]}):
+            found[pid] = _Message(*columns)
+    return found
+
+
 def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str, tuple[int, int]]) -> None:
     """Match and apply the receipts that arrived before their messages were accepted.
 
     `accepted` maps each provider id (lower case; every part's id for a multipart message) to
-    (message id, parts) of the message just marked ACCEPTED with it.
+    (message id, parts) of the message just marked ACCEPTED with it; a receipt filed under another form of
+    the id (decimal for hex, a UUID without dashes) matches too.
     """
+    accepted = {**{alias: target for pid, target in accepted.items() for alias in id_variants(pid)}, **accepted}
     early = conn.execute(
         select(receipts)
         .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(accepted)))
