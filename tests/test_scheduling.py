@@ -268,3 +268,16 @@ def test_equal_priorities_take_turns(make) -> None:
     chunks = sorted({(t, "a") for t in a} | {(t, "b") for t in b})
     order = [name for _, name in chunks]
     assert order[:8] == ["a", "b"] * 4
+
+
+def test_the_forecast_of_a_window_that_closes_for_good_works_on_29_february() -> None:
+    from remessa.planner import forecast
+    from remessa.schedule import Plan, Window
+
+    zone = ZoneInfo("America/Sao_Paulo")
+    plan = Plan(zone, Window.from_whatsapp("2028-02-29", "09:00", "10:00"))  # one hour, that day only
+    now = datetime(2028, 2, 29, 12, 0, tzinfo=zone).timestamp()  # after it: nothing will go
+
+    eta, expired = forecast(plan, own=500, ahead=0, rate=10.0, now=now)
+
+    assert (eta, expired) == (None, 500)

@@ -236,7 +236,6 @@ def test_a_throttling_storm_delivers_everything_once_and_in_order(tmp_path: Path
         parts = [m for m in accepted if m.destination == dest]
         assert [(p.short_message[4], p.short_message[5]) for p in parts] == [(3, 1), (3, 2), (3, 3)], \
             "parts accepted out of order"
-        assert (parts[-1].submitted_at - parts[0].submitted_at).total_seconds() < storm.sent_receipt_delay
         assert {r["parts"] for r in rows if r["destination"] == dest} == {"3"}
 
 

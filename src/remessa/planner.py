@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from remessa.config import ProfileSettings
 from remessa.formats import WhatsAppTemplate
 from remessa.formats.sidecar import BatchOptions
-from remessa.schedule import Plan, Window, load_zone, resolve_expiry, resolve_start, zone_name
+from remessa.schedule import HORIZON_DAYS, Plan, Window, load_zone, resolve_expiry, resolve_start, zone_name
 from remessa.store import Batch, Store
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def forecast(plan: Plan, own: int, ahead: int, rate: float, now: float) -> tuple
     if fits is None:  # no expiry, but the window closes for good before the work is done
         fits = sum(
             ((end - start).total_seconds() * rate if end else float("inf"))
-            for start, end in plan.openings(moment, moment.replace(year=moment.year + 2))
+            for start, end in plan.openings(moment, moment + timedelta(days=HORIZON_DAYS))
         )
     return eta, max(0, own - max(0, int(fits) - ahead))
 

@@ -148,10 +148,7 @@ class Bind:
             self.attempted.set()
             reason = self._session()
             self.bound.clear()
-            self._disconnect(reason)
-        while self._ready:
-            job = self._ready.popleft()
-            job.done(job, "in_doubt" if job.started else "not_sent", None)
+            self._disconnect(reason)  # leaves nothing behind: in doubt, or back in the pool's queue
 
     def _connect(self) -> None:
         self._client = open_session(self.config, f"{__name__}.client")
