@@ -77,9 +77,13 @@ def test_bind_send_and_receipts_end_to_end(smsc: Smsc, channel_for: Callable[...
         outcome.provider_id, 2, "SENT_SUCCESS", None)
     assert (delivered.delivered_code, delivered.delivered_status) == (4, "DELIVERED_SUCCESS")
     assert delivered.correlation_id == "c1"
-    [bind] = [p for p in smsc.received("bind_transceiver")][:1]
-    assert bind.text("system_type") == "MovileSMSC"
+    binds = smsc.received("bind_transceiver")
+    assert len(binds) == 4 and {(p.text("system_id"), p.text("system_type")) for p in binds} == {
+        ("remessa", "MovileSMSC")}
     [submit] = smsc.received("submit_sm")
+    assert (submit.text("source_addr"), submit.text("destination_addr"), submit.number("esm_class"),
+            submit.number("data_coding"), submit.octets("short_message"), submit.number("registered_delivery")) == (
+        "Loja", "5511988887777", 0, 0, b"Oi Ana", 1)
     assert (submit.number("source_addr_ton"), submit.number("source_addr_npi")) == (5, 0)
     assert (submit.number("dest_addr_ton"), submit.number("dest_addr_npi")) == (1, 1)
     assert submit.text("validity_period") == "000001000000000R"

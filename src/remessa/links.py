@@ -44,11 +44,6 @@ class Link:
         """The open channel, if any."""
         return self._channel
 
-    @property
-    def error(self) -> DeliveryError | None:
-        """Why the channel is not open, if it is not."""
-        return self._error
-
     def open(self, on_receipt: ReceiptHandler | None = None, on_inbound: InboundHandler | None = None) -> None:
         """Try to open now; a failure is logged and kept, and retried by the next send(). The handlers are
         the ones given at construction (the arguments exist so that a Link is a Channel)."""

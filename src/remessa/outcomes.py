@@ -18,6 +18,11 @@ from remessa.schema import batches, messages
 from remessa.status import Status
 
 
+#: an UPDATE of the message whose id is bound as "mid", only while it is SUBMITTING (an outcome never moves
+#: back); run with one parameter set per message
+SUBMITTING_BY_ID = update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
+
+
 def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome]) -> None:
     """Record what the provider answered for SUBMITTING messages of one batch."""
     accepted: list[dict[str, Any]] = [
@@ -31,10 +36,9 @@ def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome])
     ]
     retry = [{"mid": o.message_id, "reason": o.reason} for o in outcomes if isinstance(o, Rejected) and not o.permanent]
     doubtful = [o for o in outcomes if isinstance(o, InDoubt)]
-    by_id = update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
     if accepted:
         conn.execute(
-            by_id.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
+            SUBMITTING_BY_ID.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
             [{"mid": a["mid"], "pid": a["pid"], "parts": a["parts"]} for a in accepted],
         )
         # early receipts are filed under the first part's id, or a later part's when it came first
@@ -42,7 +46,7 @@ def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome])
     if refused:
         refuse(conn, refused)
     if retry:
-        conn.execute(by_id.values(status=Status.QUEUED, reason=bindparam("reason")), retry)
+        conn.execute(SUBMITTING_BY_ID.values(status=Status.QUEUED, reason=bindparam("reason")), retry)
     if doubtful:
         policy = conn.execute(select(batches.c.in_flight).where(batches.c.id == batch_id)).scalar_one()
         for outcome in doubtful:
@@ -68,9 +72,8 @@ def refuse(conn: Connection, refusals: list[dict[str, Any]]) -> None:
     plain = [r for r in refusals if r["mid"] not in retried]
     if plain:
         conn.execute(
-            update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
-            .values(status=Status.REJECTED, reason=bindparam("reason"), sent_code=bindparam("code"),
-                    sent_status=bindparam("name")),
+            SUBMITTING_BY_ID.values(status=Status.REJECTED, reason=bindparam("reason"),
+                                    sent_code=bindparam("code"), sent_status=bindparam("name")),
             plain,
         )
     for r in refusals:

@@ -16,7 +16,7 @@ from remessa.channels import Inbound, Outcome, Receipt
 from remessa.database import Database
 from remessa.errors import NotFound
 from remessa.inbound import record_inbound
-from remessa.outcomes import apply_outcomes, in_doubt, refuse, submitting
+from remessa.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt, refuse
 from remessa.receipts import record_receipts
 from remessa.records import (
     Batch,
@@ -167,9 +167,10 @@ class Store(Database):
 
     def release(self, message_ids: Sequence[int], reason: str = "") -> None:
         """Put SUBMITTING messages back in the queue (the provider did not take them)."""
-        with self._write() as conn:
-            for mid in message_ids:
-                conn.execute(submitting(mid).values(status=Status.QUEUED, reason=reason))
+        if message_ids:
+            with self._write() as conn:
+                conn.execute(SUBMITTING_BY_ID.values(status=Status.QUEUED, reason=reason),
+                             [{"mid": mid} for mid in message_ids])
 
     def reject(self, batch_id: int, message_ids: Sequence[int], reason: str, now: float) -> None:
         """SUBMITTING messages the provider would not take (the whole chunk, e.g. bind refused)."""

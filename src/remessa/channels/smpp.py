@@ -29,14 +29,13 @@ from remessa.channels import (
     smpp_text,
 )
 from remessa.channels.smpp_bind import Bind, Job
-from remessa.channels.smpp_receipt import is_receipt, receipt_from_deliver
+from remessa.channels.smpp_receipt import RECEIPTED_MESSAGE_ID, is_receipt, receipt_from_deliver, tlv_str
 from remessa.channels.smpp_session import BindConfig
 from remessa.channels.smpp_settings import SmppSettings, validity_period
 from remessa.channels.smpp_wire import (
     ESME_RINVCMDLEN,
     ESME_ROK,
     ESME_RSYSERR,
-    TLV_RECEIPTED_MESSAGE_ID,
     Deliver,
     decode_deliver,
     status_name,
@@ -220,14 +219,14 @@ class SmppChannel:
     def _finish(self, call: _Call, position: int, message: OutgoingMessage, job: Job, kind: str,
                 status: int | None) -> None:
         """Record the outcome of one job (first report wins); called on bind threads and by _wait."""
+        if kind in ("part", "ok"):  # each part's id, as it is acknowledged: its receipt may come first
+            self._remember(job.ids[0], job.ids[-1], message.correlation_id)
+            if kind == "part":
+                return
         where = f"{self.settings.host}:{self.settings.port}"
-        if kind == "part":
-            self._remember(job.ids, message.correlation_id)
-            return
         if kind == "ok":
             ids = tuple(job.ids)
             outcome: Outcome = Accepted(message.id, ids[0], parts=len(ids), part_ids=ids if len(ids) > 1 else ())
-            self._remember(job.ids, message.correlation_id)
         elif kind == "refused" and status is not None:
             outcome = refusal(message.id, status)
             if job.started:  # a later part refused after earlier ones went: they may be delivered alone
@@ -269,10 +268,9 @@ class SmppChannel:
         for position, kind in late.items():
             self._finish(call, position, messages[position], jobs[position], kind, None)  # type: ignore[arg-type]
 
-    def _remember(self, ids: list[str], correlation_id: str) -> None:
+    def _remember(self, first_id: str, part_id: str, correlation_id: str) -> None:
         with self._ids_lock:
-            for part_id in ids:
-                self._ids[part_id] = (ids[0], correlation_id)
+            self._ids[part_id] = (first_id, correlation_id)
             while len(self._ids) > REMEMBERED_IDS:
                 self._ids.popitem(last=False)
 
@@ -311,7 +309,7 @@ class SmppChannel:
 
     def _inbound(self, pdu: Deliver) -> int:
         """An MO message: handed to on_inbound (persisted) before it is acknowledged."""
-        replied = pdu.tlvs.get(TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\0").decode("latin-1").lower()
+        replied = tlv_str(pdu.tlvs.get(RECEIPTED_MESSAGE_ID)).lower()
         message = Inbound(
             source=pdu.source, destination=pdu.destination, text=inbound_text(pdu.short_message, pdu.data_coding),
             at=self._clock(), message_id=replied, raw={"data_coding": pdu.data_coding, "esm_class": pdu.esm_class},

@@ -354,9 +354,9 @@ class Bind:
             deadline = time.monotonic() + min(1.0, self.config.response_timeout)
             while (left := deadline - time.monotonic()) > 0:
                 received = self._read(sock, frames, left)
+                self._handle(sock, received)  # answers read together with the unbind_resp still count
                 if any(HEADER.unpack_from(f)[1] == UNBIND_RESP for f in received):
                     return
-                self._handle(sock, received)
         except (Dead, OSError):
             pass
 

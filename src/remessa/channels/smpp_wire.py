@@ -33,7 +33,6 @@ ESME_RTHROTTLED = 0x58
 THROTTLING = (ESME_RTHROTTLED, ESME_RMSGQFUL)
 BAD_CREDENTIALS = (0x0D, 0x0E, 0x0F)  # ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID
 MAX_PDU = 64 * 1024
-TLV_RECEIPTED_MESSAGE_ID = 0x001E
 
 STATUS_NAMES: dict[int, str] = {
     value: name.removeprefix("SMPP_") for name, value in vars(smpplib.consts).items()
