@@ -74,7 +74,7 @@ def measure_baseline(workdir: Path, stored_db: Path) -> float:
     """Raw executemany of the same rows into an identical, empty table."""
     from sqlalchemy import create_engine
 
-    from remessa.schema import MESSAGE_INSERT_COLUMNS, metadata
+    from remessa.store.schema import MESSAGE_INSERT_COLUMNS, metadata
 
     target = workdir / "baseline.sqlite"
     engine = create_engine(f"sqlite:///{target}")

@@ -28,12 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from remessa.channels import Accepted, OutgoingMessage
-from remessa.channels.smpp import SmppChannel, SmppSettings
-from remessa.channels.smpp_wire import Frames
-from remessa.sandbox import pdu
-from remessa.sandbox.pdu import Pdu
-from remessa.status import BatchState, Status
+from remessa.channels.base import Callbacks
+from remessa.channels.smpp.channel import SmppChannel
+from remessa.channels.smpp.settings import SmppSettings
+from remessa.channels.smpp.wire import Frames
+from remessa.model import Accepted, BatchState, OutgoingMessage, Status
+from remessa.simulators.smsc import pdu
+from remessa.simulators.smsc.pdu import Pdu
 from remessa.store import Store
 
 BINDS, WINDOW, RATE = 4, 10, 80.0
@@ -43,7 +44,7 @@ SYSTEM_ID, PASSWORD = "remessa", "secret"
 
 SIMULATOR = r"""
 import json, sys
-from remessa.sandbox.smsc import Smsc, SmscConfig
+from remessa.simulators.smsc.server import Smsc, SmscConfig
 smsc = Smsc(SmscConfig(system_id="remessa", password="secret", max_submits_per_second=json.loads(sys.argv[1]),
                        redeliver_after=300.0))
 smsc.faults.response_delay = float(sys.argv[2])
@@ -113,7 +114,7 @@ def drive_channel(port: int, rate: float, seconds: float, receipts: bool, chunk:
                             rate=rate, registered_delivery=receipts)
     channel = SmppChannel(settings)
     taken = [0]
-    channel.open(lambda receipts: taken.__setitem__(0, taken[0] + len(receipts)))
+    channel.open(Callbacks(lambda receipts: taken.__setitem__(0, taken[0] + len(receipts))))
     accepted = other = sent = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -223,10 +224,10 @@ def prepare_store(path: Path, count: int) -> list[str]:
                                   received_at=time.time())
     store.add_messages(batch_id, ((n, Status.QUEUED, f"5511{900000000 + n}", TEXT, f"c{n}", "", "{}", "", "", 0)
                                   for n in range(1, count + 1)))
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.exec_driver_sql("UPDATE messages SET status = 'ACCEPTED', attempts = 1,"
                              " provider_id = lower(printf('%08x-6b1e-4c2d-9a3f-%012x', id, id * 7919))")
-    with store.reader.connect() as conn:
+    with store.db.reader.connect() as conn:
         ids = [row[0] for row in conn.exec_driver_sql("SELECT provider_id FROM messages ORDER BY id")]
     store.close()
     return ids
@@ -305,12 +306,12 @@ def receipts_bench(count: int) -> None:
 
             settings = SmppSettings(port=sim.port, system_id=SYSTEM_ID, password=PASSWORD, binds=BINDS)
             channel = SmppChannel(settings)
-            channel.open(persist)
+            channel.open(Callbacks(persist))
             wait_bound(sim, BINDS)  # the raw client's sessions are gone, the channel's four are up
             before = sim.stats()["deliver_sm_acked"]
             ours = push_and_wait(sim, ids_file, before + count, timeout=600)
             channel.close()
-        with store.reader.connect() as conn:
+        with store.db.reader.connect() as conn:
             delivered = conn.exec_driver_sql("SELECT count(*) FROM messages WHERE status = 'DELIVERED'").scalar()
             matched = conn.exec_driver_sql("SELECT count(*) FROM receipts WHERE message_id IS NOT NULL").scalar()
         store.close()

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import read_report, wait_for, write_config
 
+from conftest import read_report, wait_for, write_config
 from remessa import config
 from remessa.daemon import Daemon
-from remessa.sandbox.smsc import Smsc, SmscConfig
-from remessa.status import FINAL
+from remessa.model import FINAL
+from remessa.simulators.smsc.server import Smsc, SmscConfig
 
 SMSC = SmscConfig(system_type="MovileSMSC", sent_receipt_delay=0.02, delivery_receipt_delay=0.05,
                   redeliver_after=0.3, max_submits_per_second=None)
@@ -86,7 +86,7 @@ def run_daemon() -> Iterator[Callable[..., Running]]:
         started.append(running)
         running.thread.start()
         if wait_open:
-            wait_for(lambda: running.error is not None or "smsc" in running.daemon.channels, timeout=20)
+            wait_for(lambda: running.error is not None or "smsc" in running.daemon.providers, timeout=20)
             assert running.error is None, f"the daemon did not start: {running.error!r}"
         return running
 

@@ -17,16 +17,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import make_certificate
 
-from remessa.channels import Accepted, Channel, OutgoingMessage, Receipt, Rejected
-from remessa.channels.sandbox import SandboxChannel, SandboxSettings
-from remessa.channels.smpp import SmppChannel, SmppSettings
+from conftest import make_certificate, wait_for
+from remessa.channels.base import Channel
+from remessa.channels.embedded import SandboxChannel, SandboxSettings
+from remessa.channels.smpp.channel import SmppChannel
+from remessa.channels.smpp.settings import SmppSettings
 from remessa.errors import TemporaryFailure
-from remessa.sandbox import pdu
-from remessa.sandbox.smsc import Smsc, SmscConfig
-
-from conftest import wait_for
+from remessa.model import Accepted, Inbound, OutgoingMessage, Receipt, Rejected
+from remessa.simulators.smsc import pdu
+from remessa.simulators.smsc.server import Smsc, SmscConfig
 
 
 @dataclass
@@ -179,18 +179,22 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
 
 @dataclass
 class Inbox:
-    """A receipt handler that keeps what it took; it raises for its first `refusals` calls."""
+    """A receipt sink that keeps what it took; it raises for its first `refusals` calls."""
 
     refusals: int = 0
     taken: list[Receipt] = field(default_factory=list)
     refused: list[Receipt] = field(default_factory=list)
+    inbound_messages: list[Inbound] = field(default_factory=list)
 
-    def __call__(self, receipts: Sequence[Receipt]) -> None:
+    def receipts(self, receipts: Sequence[Receipt]) -> None:
         if self.refusals:  # a refused call refuses every receipt handed over together
             self.refusals -= 1
             self.refused.extend(receipts)
             raise RuntimeError("store unavailable")
         self.taken.extend(receipts)
+
+    def inbound(self, message: Inbound) -> None:
+        self.inbound_messages.append(message)
 
     def of(self, provider_id: str) -> list[Receipt]:
         return [r for r in self.taken if r.provider_id == provider_id]

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_report
 
-from remessa import config, store
+from conftest import read_report
+from remessa import config
 from remessa.cli import main
 from remessa.daemon import Daemon
-from remessa.validate import Validator
+from remessa.intake.validate import Validator
+from remessa.store import queries as store
 
 
 def _drop(settings: config.Settings, name: str, data: bytes) -> None:

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from conftest import make_certificate, read_report, wait_for, write_config
 
-from remessa.channels import Accepted, OutgoingMessage, Receipt, Rejected
-from remessa.channels.smpp import SmppChannel, SmppSettings
+from conftest import make_certificate, read_report, wait_for, write_config
+from remessa.channels.base import Callbacks
+from remessa.channels.smpp.channel import SmppChannel
+from remessa.channels.smpp.settings import SmppSettings
 from remessa.errors import PermanentFailure
+from remessa.model import Accepted, OutgoingMessage, Receipt, Rejected
 
 LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 FAST = ("--port", "0", "--sent-delay", "0.02", "--delivery-delay", "0.05")
@@ -96,7 +98,7 @@ def test_an_smpp_channel_sends_through_it_and_gets_receipts(sandbox: Callable[..
     assert "accepting system_id 'remessa' password 'secret'" in box.out[0]
     receipts: list[Receipt] = []
     channel = channel_to(box)
-    channel.open(receipts.extend)
+    channel.open(Callbacks(receipts.extend))
     try:
         ok, refused, lost = channel.send([sms(1, "5511988887777"), sms(2, "5511988880202"),
                                           sms(3, "5511988880104")])
@@ -113,7 +115,7 @@ def test_an_smpp_channel_sends_through_it_and_gets_receipts(sandbox: Callable[..
                                    "receipts sent 4, acked 4")
     log = "".join(box.err)
     assert "bind_transceiver as 'remessa' accepted" in log
-    assert f"INFO remessa.sandbox.smsc: connection 1: submit_sm to 5511988887777 accepted as {ok.provider_id}" in log
+    assert f"INFO remessa.simulators.smsc.server: connection 1: submit_sm to 5511988887777 accepted as {ok.provider_id}" in log
     assert "Oi Ana" not in log  # message bodies stay out of INFO
 
 
@@ -130,7 +132,7 @@ def test_it_runs_whatever_the_daemons_configuration_says(sandbox: Callable[..., 
 def test_wrong_credentials_are_a_permanent_failure(sandbox: Callable[..., Sandbox]) -> None:
     box = sandbox("--port", "0", "--system-id", "loja", "--password", "s3nha")
     with pytest.raises(PermanentFailure, match="ESME_RBINDFAIL"):
-        channel_to(box, system_id="loja", password="secret").open([].extend)
+        channel_to(box, system_id="loja", password="secret").open(Callbacks([].extend))
     assert box.stop() == 0
     assert "submits 0, accepted 0" in box.out[-1]
     assert "bind_transceiver as 'loja' refused" in "".join(box.err)
@@ -141,7 +143,7 @@ def test_it_speaks_smpp_over_tls(sandbox: Callable[..., Sandbox], tmp_path: Path
     box = sandbox(*FAST, "--tls-cert", str(cert), "--tls-key", str(key))
     assert "SMPP over TLS listening" in box.out[0]
     channel = channel_to(box, host="localhost", tls=True, ca_file=str(cert))
-    channel.open([].extend)
+    channel.open(Callbacks([].extend))
     try:
         [outcome] = channel.send([sms(1, "5511988887777")])
     finally:

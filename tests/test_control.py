@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import read_report, wait_for
 
+from conftest import read_report, wait_for
 from remessa import config
 from remessa.cli import main
 from remessa.daemon import Daemon

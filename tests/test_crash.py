@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_report
 
+from conftest import read_report
 from remessa import config
-from remessa.channels.sandbox import submission_counts
+from remessa.channels.embedded import submission_counts
 
 ROWS = 6000
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_report, wait_for
 
+from conftest import read_report, wait_for
 from remessa import config
 from remessa.daemon import Daemon
 

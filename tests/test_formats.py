@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from remessa.errors import BatchFileError
-from remessa.formats import open_batch, source, subaccount_from_name
+from remessa.intake.formats import open_batch, source, subaccount_from_name
 
 SMS = "numero;texto;correlationId(opcional);\n5511900000000;mensagem 1;;\n5519900000000;mensagem 2;c2;\nEOF\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from remessa.errors import BatchFileError
-from remessa.formats import Parsed, Row, RowProblem, open_batch
+from remessa.intake.formats import Parsed, Row, RowProblem, open_batch
 
 
 def write(tmp_path: Path, content: str) -> Path:

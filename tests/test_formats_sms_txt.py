@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from remessa.errors import BatchFileError
-from remessa.formats import Parsed, Row, RowProblem, open_batch
+from remessa.intake.formats import Parsed, Row, RowProblem, open_batch
 
 HEADER = "numero;texto;correlationId(opcional);"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from remessa.errors import BatchFileError
-from remessa.formats import Media, Parsed, Row, RowProblem, WhatsAppTemplate, open_batch
+from remessa.intake.formats import Media, Parsed, Row, RowProblem, WhatsAppTemplate, open_batch
 
 LINE_1 = (
     "2020-01-21;16:00;16:00;TEMPLATE;chatclub_welcome;whatsapp:hsm:ecommerce:movile;pt_BR;DETERMINISTIC;nome|empresa"

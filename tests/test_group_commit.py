@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import wait_for
 
-from remessa.database import FairLock
-from remessa.group_commit import GroupCommit
+from conftest import wait_for
+from remessa.store.database import FairLock
+from remessa.store.group_commit import GroupCommit
 
 
 class Writer:

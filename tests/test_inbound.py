@@ -6,12 +6,12 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from conftest import read_report
 
+from conftest import read_report
 from remessa import config
-from remessa.channels import Inbound
 from remessa.daemon import Daemon
-from remessa.inbound import opt_out
+from remessa.model import Inbound
+from remessa.store.inbound import opt_out
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from remessa.channels import CHANNEL_TYPES, Accepted, OutgoingMessage, Receipt, Rejected
-from remessa.channels.sandbox import (
-    THREAD_NAME,
-    SandboxChannel,
-    SandboxSettings,
-    submission_counts,
-    submissions,
-)
+from remessa.channels.base import Callbacks
+from remessa.channels.base import CHANNEL_TYPES
+from remessa.channels.embedded import THREAD_NAME, SandboxChannel, SandboxSettings, submission_counts, submissions
 from remessa.config import build
 from remessa.errors import TemporaryFailure
+from remessa.model import Accepted, OutgoingMessage, Receipt, Rejected
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -45,7 +41,7 @@ def clock() -> Clock:
 def opened(tmp_path: Path, clock: Clock) -> Iterator[tuple[SandboxChannel, list[Receipt]]]:
     channel = SandboxChannel(SandboxSettings(pump_interval=0), spool=tmp_path, clock=clock)
     receipts: list[Receipt] = []
-    channel.open(receipts.extend)
+    channel.open(Callbacks(receipts.extend))
     yield channel, receipts
     channel.close()
 
@@ -61,7 +57,7 @@ def test_settings_defaults() -> None:
     assert (settings.sent_delay, settings.delivered_delay) == (0.2, 0.5)
     assert settings.refuse == {"*0202": 202} and settings.fail == {"*0104": 104}
     assert (settings.state, settings.down, settings.pump_interval) == ("", False, 0.05)
-    assert CHANNEL_TYPES["sandbox"].settings is SandboxSettings
+    assert CHANNEL_TYPES["sandbox"].settings_class() is SandboxSettings
 
 
 def test_settings_are_built_from_a_toml_table() -> None:
@@ -118,7 +114,7 @@ def test_a_carrier_refusal_has_no_delivery_receipt(tmp_path: Path, clock: Clock)
     channel = SandboxChannel(SandboxSettings(fail={"*0103": 103}, pump_interval=0), spool=tmp_path,
                              clock=clock)
     receipts: list[Receipt] = []
-    channel.open(receipts.extend)
+    channel.open(Callbacks(receipts.extend))
     [accepted] = channel.send([message(1, "5511999990103")])
 
     channel.pump(T0 + timedelta(days=1))
@@ -178,14 +174,14 @@ def test_the_state_table_keeps_each_submission(opened: tuple[SandboxChannel, lis
 def test_acknowledged_receipts_are_not_emitted_again_after_reopening(tmp_path: Path, clock: Clock) -> None:
     settings = SandboxSettings(pump_interval=0)
     first = SandboxChannel(settings, spool=tmp_path, clock=clock)
-    first.open(lambda receipt: None)
+    first.open(Callbacks(lambda receipt: None))
     first.send([message(1), message(2)])
     assert first.pump(T0 + timedelta(seconds=0.3)) == 2  # the sent receipts
     first.close()
 
     again: list[Receipt] = []
     second = SandboxChannel(settings, spool=tmp_path, clock=clock)
-    second.open(again.extend)
+    second.open(Callbacks(again.extend))
     second.pump(T0 + timedelta(days=1))
     second.close()
 
@@ -196,8 +192,9 @@ CRASHING = """
 import os, sys
 from datetime import datetime, UTC
 from pathlib import Path
-from remessa.channels import OutgoingMessage
-from remessa.channels.sandbox import SandboxChannel, SandboxSettings
+from remessa.model import OutgoingMessage
+from remessa.channels.base import Callbacks
+from remessa.channels.embedded import SandboxChannel, SandboxSettings
 
 taken = 0
 
@@ -211,7 +208,7 @@ def handle(receipts):
 
 now = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
 channel = SandboxChannel(SandboxSettings(pump_interval=0), spool=Path(sys.argv[1]), clock=lambda: now)
-channel.open(handle)
+channel.open(Callbacks(handle))
 channel.send([OutgoingMessage(id=i, batch_id=1, destination="5511999990001", text="x") for i in range(3)])
 channel.pump(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
 """
@@ -225,7 +222,7 @@ def test_unacknowledged_receipts_come_again_after_a_crash(tmp_path: Path) -> Non
 
     after: list[Receipt] = []
     channel = SandboxChannel(SandboxSettings(pump_interval=0), spool=tmp_path)
-    channel.open(after.extend)
+    channel.open(Callbacks(after.extend))
     channel.pump(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
     channel.close()
 
@@ -237,7 +234,7 @@ def test_unacknowledged_receipts_come_again_after_a_crash(tmp_path: Path) -> Non
 
 def test_a_provider_that_is_down_refuses_the_whole_call(tmp_path: Path) -> None:
     channel = SandboxChannel(SandboxSettings(down=True, pump_interval=0), spool=tmp_path)
-    channel.open(lambda receipt: None)
+    channel.open(Callbacks(lambda receipt: None))
 
     with pytest.raises(TemporaryFailure):
         channel.send([message(1)])
@@ -250,7 +247,7 @@ def test_a_channel_is_opened_once(opened: tuple[SandboxChannel, list[Receipt]]) 
     channel, _ = opened
 
     with pytest.raises(RuntimeError):
-        channel.open(lambda receipt: None)
+        channel.open(Callbacks(lambda receipt: None))
 
 
 def test_the_receipt_thread_delivers_while_the_dispatcher_sends(tmp_path: Path) -> None:
@@ -263,7 +260,7 @@ def test_the_receipt_thread_delivers_while_the_dispatcher_sends(tmp_path: Path) 
         with lock:
             receipts.extend(batch)
 
-    channel.open(on_receipt)
+    channel.open(Callbacks(on_receipt))
     assert THREAD_NAME in {t.name for t in threading.enumerate()}
     accepted = []
     for chunk in range(10):

@@ -9,19 +9,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remessa.formats.sidecar import BatchOptions
-from remessa.schedule import (
+from remessa.config import ProfileSettings
+from remessa.intake.formats import WhatsAppTemplate
+from remessa.intake.formats.sidecar import BatchOptions
+from remessa.intake.timing import timing, zone_name
+from remessa.schedule.planner import plan_of
+from remessa.schedule.window import (
     HORIZON_DAYS,
     Plan,
     Window,
     load_zone,
-    plan_for,
     resolve_expiry,
     resolve_start,
-    zone_name,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NY, LISBON, SANTIAGO, SAO_PAULO = "America/New_York", "Europe/Lisbon", "America/Santiago", "America/Sao_Paulo"
 
 
@@ -420,14 +422,18 @@ def test_known_zone_loads() -> None:
     assert load_zone("America/Santiago") == ZoneInfo("America/Santiago")
 
 
-def test_plan_for_prefers_a_restricting_whatsapp_window() -> None:
-    options = BatchOptions(time_window=(9,), delayed_in_minutes=30, expires_in_minutes=120)
+def test_the_timing_prefers_a_restricting_whatsapp_window() -> None:
+    options = BatchOptions(time_window=(9,), delayed_in_minutes=30, expires_in_minutes=120, time_zone=SAO_PAULO)
     zone = ZoneInfo(SAO_PAULO)
-    plain = plan_for(options, RECEIVED, zone)
+    profile = ProfileSettings(name="p")
+    received = RECEIVED.timestamp()
+    plain = plan_of(timing(options, None, profile, "", received))
     assert plain == Plan(zone, Window(hours=(9,)), z("2026-05-10 12:30"), z("2026-05-10 14:00"))
-    header = Window.from_whatsapp("2026-05-10", "10:00", "11:00")
-    assert plan_for(options, RECEIVED, zone, header).window == header
-    assert plan_for(options, RECEIVED, zone, Window.from_whatsapp("", "", "")).window == Window(hours=(9,))
+    header = WhatsAppTemplate("2026-05-10", "10:00", "11:00", "t", "ns", "pt_BR", "DETERMINISTIC", ())
+    assert plan_of(timing(options, header, profile, "", received)).window == Window.from_whatsapp(
+        "2026-05-10", "10:00", "11:00")
+    blank = WhatsAppTemplate("", "", "", "t", "ns", "pt_BR", "DETERMINISTIC", ())
+    assert plan_of(timing(options, blank, profile, "", received)).window == Window(hours=(9,))
 
 
 # --- start and expiry against the window -------------------------------------------------------------------

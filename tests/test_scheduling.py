@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import read_report
 
-from remessa import config, daemon as daemon_module
-from remessa.channels.sandbox import submission_counts
+from conftest import read_report
+from remessa import config
+from remessa import daemon as daemon_module
+from remessa.channels.embedded import submission_counts
 from remessa.daemon import Daemon
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -93,7 +94,7 @@ def steps(daemon: Daemon, count: int) -> None:
 def settle(daemon: Daemon, clock: Clock) -> None:
     """Deliver every receipt due (an hour later) and let the batches settle."""
     clock.set(datetime.fromtimestamp(clock.now, SP) + timedelta(hours=1), tick=0.0)
-    daemon.channels["sandbox"].channel.pump(datetime.fromtimestamp(clock.now, SP))
+    daemon.providers["sandbox"].channel.pump(datetime.fromtimestamp(clock.now, SP))
     steps(daemon, 2)
 
 
@@ -271,13 +272,14 @@ def test_equal_priorities_take_turns(make) -> None:
 
 
 def test_the_forecast_of_a_window_that_closes_for_good_works_on_29_february() -> None:
-    from remessa.planner import forecast
-    from remessa.schedule import Plan, Window
+    from remessa.model import Timing
+    from remessa.schedule.planner import forecast
 
     zone = ZoneInfo("America/Sao_Paulo")
-    plan = Plan(zone, Window.from_whatsapp("2028-02-29", "09:00", "10:00"))  # one hour, that day only
+    window = {"date": "2028-02-29", "start": "09:00", "end": "10:00"}  # one hour, that day only
     now = datetime(2028, 2, 29, 12, 0, tzinfo=zone).timestamp()  # after it: nothing will go
 
-    eta, expired = forecast(plan, own=500, ahead=0, rate=10.0, now=now)
+    result = forecast(Timing("America/Sao_Paulo", window), own=500, ahead=0, rate=10.0, now=now)
+    eta, expired = result.finish, result.expiring
 
     assert (eta, expired) == (None, 500)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from remessa.segments import GSM7, UCS2, Measure, cut, encoding_for, measure, units
+from remessa.channels.smpp.text import GSM7, UCS2, Measure, cut, encoding_for, measure, units
 
 EMOJI = "\U0001F600"  # two UTF-16 code units
 

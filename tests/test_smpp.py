@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_certificate
 
-from remessa.channels import Accepted, InDoubt, OutgoingMessage, Receipt, Rejected
-from remessa.channels.smpp import SmppChannel, SmppSettings, validity_period
-from remessa.channels.smpp_wire import decode_deliver
-from remessa.channels.smpp_text import ESM_CLASS_UDHI
+from conftest import make_certificate, wait_for
+from remessa.channels.base import Callbacks
+from remessa.channels.smpp.channel import SmppChannel
+from remessa.channels.smpp.settings import SmppSettings, validity_period
+from remessa.channels.smpp.text import ESM_CLASS_UDHI
+from remessa.channels.smpp.wire import decode_deliver
 from remessa.errors import PermanentFailure, TemporaryFailure
-from remessa.sandbox import pdu
-from remessa.sandbox.smsc import Smsc, SmscConfig
-
-from conftest import wait_for
+from remessa.model import Accepted, InDoubt, OutgoingMessage, Receipt, Rejected
+from remessa.simulators.smsc import pdu
+from remessa.simulators.smsc.server import Smsc, SmscConfig
 
 CONFIG = SmscConfig(system_type="MovileSMSC", sent_receipt_delay=0.02, delivery_receipt_delay=0.05,
                     redeliver_after=0.3, reject_destinations={"*0202": pdu.ESME_RINVDSTADR},
@@ -51,7 +51,7 @@ def channel_for(smsc: Smsc) -> Iterator[Callable[..., SmppChannel]]:
         channel = SmppChannel(settings_for(smsc, **overrides))
         channels.append(channel)
         if open:
-            channel.open((receipts if receipts is not None else []).extend)
+            channel.open(Callbacks((receipts if receipts is not None else []).extend))
         return channel
 
     yield build
@@ -144,7 +144,7 @@ def test_messages_spread_across_four_binds_and_the_window_holds(
 def test_a_throttling_storm_recovers_without_duplicates(channel_for: Callable[..., SmppChannel]) -> None:
     with Smsc(dataclasses.replace(CONFIG, max_submits_per_second=10)) as slow:
         channel = SmppChannel(settings_for(slow, binds=1, rate=40.0))
-        channel.open(lambda r: None)
+        channel.open(Callbacks(lambda r: None))
         try:
             outcomes = channel.send([sms(i, f"55119{i:08d}") for i in range(30)])
         finally:
@@ -169,14 +169,14 @@ def test_a_wrong_password_is_a_permanent_failure(channel_for: Callable[..., Smpp
     channel = channel_for(open=False, password="wrong")
 
     with pytest.raises(PermanentFailure, match="ESME_RBINDFAIL"):
-        channel.open(lambda r: None)
+        channel.open(Callbacks(lambda r: None))
 
 
 def test_no_server_is_a_temporary_failure(smsc: Smsc) -> None:
     channel = SmppChannel(settings_for(smsc, port=1, binds=2))
 
     with pytest.raises(TemporaryFailure, match="cannot connect"):
-        channel.open(lambda r: None)
+        channel.open(Callbacks(lambda r: None))
     channel.close()
 
 
@@ -228,7 +228,7 @@ def test_a_receipt_whose_handler_raises_is_refused_and_redelivered(
         taken.extend(receipts)
 
     channel = SmppChannel(settings_for(smsc))
-    channel.open(handler)
+    channel.open(Callbacks(handler))
     try:
         [outcome] = channel.send([sms(1)])
         wait_for(lambda: len(taken) == 2, timeout=5)
@@ -264,20 +264,20 @@ def test_tls_binds_with_a_trusted_certificate_and_refuses_an_untrusted_one(tmp_p
     server_context.load_cert_chain(cert, key)
     with Smsc(dataclasses.replace(CONFIG, ssl_context=server_context)) as smsc:
         trusted = SmppChannel(settings_for(smsc, host="localhost", tls=True, ca_file=str(cert), binds=1))
-        trusted.open(lambda r: None)
+        trusted.open(Callbacks(lambda r: None))
         try:
             assert all(isinstance(o, Accepted) for o in trusted.send([sms(1)]))
         finally:
             trusted.close()
         untrusted = SmppChannel(settings_for(smsc, host="localhost", tls=True, binds=1))
         with pytest.raises(PermanentFailure, match="TLS certificate of localhost not trusted"):
-            untrusted.open(lambda r: None)
+            untrusted.open(Callbacks(lambda r: None))
 
 
 def test_an_mo_message_reaches_on_inbound_decoded_before_it_is_acknowledged(smsc: Smsc) -> None:
     got: list = []
     channel = SmppChannel(settings_for(smsc, binds=1))
-    channel.open(lambda receipt: None, on_inbound=got.append)
+    channel.open(Callbacks(lambda receipt: None, got.append))
     try:
         smsc.send_mo("Loja", "Sair", source="5511987654321")
         smsc.send_mo("Loja", "Não quero mais 🙏", source="5511987654322")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smpp_rig import batch, check_batch, drop, report, run_daemon, settled, smpp_settings, smsc  # noqa: F401
 
-from remessa.sandbox.smsc import Smsc
+from remessa.simulators.smsc.server import Smsc
+from smpp_rig import batch, check_batch, drop, report, run_daemon, settled, smpp_settings, smsc  # noqa: F401
 
 
 @pytest.mark.parametrize(("profile", "coding", "text"), [

@@ -13,7 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from conftest import make_certificate, wait_for
+from remessa import config
+from remessa.simulators.smsc.server import Smsc
 from smpp_rig import (  # noqa: F401 - smsc and run_daemon are fixtures
     NAME,
     SMSC,
@@ -28,9 +31,6 @@ from smpp_rig import (  # noqa: F401 - smsc and run_daemon are fixtures
     smsc,
     tls_context,
 )
-
-from remessa import config
-from remessa.sandbox.smsc import Smsc
 
 
 # --- the faults ---------------------------------------------------------------------------------------------

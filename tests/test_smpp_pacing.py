@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remessa.channels.smpp_pacing import CATCH_UP, SPAN, Pacer
+from remessa.channels.smpp.pacing import CATCH_UP, SPAN, Pacer
 
 
 def look(pacer: Pacer, at: float, window: int) -> list[float]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from remessa.channels import Receipt, smpp_receipt
-from remessa.channels.smpp_receipt import (
+from remessa.channels.smpp import receipt as smpp_receipt
+from remessa.channels.smpp.receipt import (
     id_variants,
     is_receipt,
     parse_receipt_date,
@@ -17,9 +17,9 @@ from remessa.channels.smpp_receipt import (
     receipt_from_deliver,
     tlv_int,
 )
-from remessa.status import Status, status_for_delivered_code, status_for_sent_code
+from remessa.model import Receipt, Status, status_for_delivered_code, status_for_sent_code
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UUID = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
 RECEIPT = 0x04
 
@@ -77,9 +77,9 @@ def test_parse_receipt_text(text: bytes | str, expected: dict[str, str]) -> None
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("2405011158", datetime(2024, 5, 1, 11, 58, tzinfo=timezone.utc)),
-        ("240501115807", datetime(2024, 5, 1, 11, 58, 7, tzinfo=timezone.utc)),
-        ("20240501115807", datetime(2024, 5, 1, 11, 58, 7, tzinfo=timezone.utc)),
+        ("2405011158", datetime(2024, 5, 1, 11, 58, tzinfo=UTC)),
+        ("240501115807", datetime(2024, 5, 1, 11, 58, 7, tzinfo=UTC)),
+        ("20240501115807", datetime(2024, 5, 1, 11, 58, 7, tzinfo=UTC)),
         ("2413011158", None),  # month 13
         ("24050111", None),
         ("yesterday", None),
@@ -185,7 +185,7 @@ def test_stat_mapping_from_text_alone(
     assert (receipt.delivered_code, receipt.delivered_status) == (delivered, delivered_name)
     assert final_status(receipt) is status
     assert receipt.provider_id == UUID.lower()
-    assert receipt.at == datetime(2024, 5, 1, 11, 58, tzinfo=timezone.utc)
+    assert receipt.at == datetime(2024, 5, 1, 11, 58, tzinfo=UTC)
     assert receipt.raw["stat"] == stat.upper()
 
 
@@ -238,13 +238,13 @@ VENDOR_FORMATS = [
     pytest.param(  # Kannel: decimal id, 10-digit dates
         b"id:1234567890 sub:001 dlvrd:001 submit date:2405011155 done date:2405011158 stat:DELIVRD err:000 "
         b"text:Seu codigo e 1234",
-        {}, "1234567890", 2, 4, datetime(2024, 5, 1, 11, 58, tzinfo=timezone.utc),
+        {}, "1234567890", 2, 4, datetime(2024, 5, 1, 11, 58, tzinfo=UTC),
         id="kannel",
     ),
     pytest.param(  # Jasmin: hex id, 12-digit dates, lower-case text:
         b"id:8F3A2B1C sub:001 dlvrd:000 submit date:240501115500 done date:240501115930 stat:UNDELIV err:104 "
         b"text:",
-        {}, "8f3a2b1c", 2, 104, datetime(2024, 5, 1, 11, 59, 30, tzinfo=timezone.utc),
+        {}, "8f3a2b1c", 2, 104, datetime(2024, 5, 1, 11, 59, 30, tzinfo=UTC),
         id="jasmin",
     ),
     pytest.param(  # no sub/dlvrd, capitalised Text:, no done date → now

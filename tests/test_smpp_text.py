@@ -7,10 +7,21 @@ import threading
 
 import pytest
 
-from remessa.channels.smpp_text import (
-    GSM7, LATIN1, UCS2, References, choose, data_coding, decode, encode, split, transliterate,
+from remessa.channels.smpp.text import (
+    GSM7,
+    GSM7_BASIC,
+    LATIN1,
+    UCS2,
+    References,
+    choose,
+    data_coding,
+    decode,
+    encode,
+    encoding_for,
+    measure,
+    split,
+    transliterate,
 )
-from remessa.segments import GSM7_BASIC, encoding_for, measure
 
 EMOJI = "\U0001F600"  # a surrogate pair in UTF-16
 PT = "Promoção válida até amanhã: ônibus grátis às 9h!"

@@ -14,17 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_certificate
 import smpplib.command
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 from smpplib.client import Client
 
-from remessa.sandbox import pdu
-from remessa.sandbox.smsc import Smsc, SmscConfig
-
-from conftest import wait_for
+from conftest import make_certificate, wait_for
+from remessa.simulators.smsc import pdu
+from remessa.simulators.smsc.server import Smsc, SmscConfig
 
 VENDOR_TLVS = {"wavy_sent_code": 0x1403, "wavy_sent_status": 0x1404,
                "wavy_delivered_code": 0x1405, "wavy_delivered_status": 0x1406}

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from remessa.channels import Accepted, InDoubt, Receipt, Rejected
-from remessa.status import BatchState, Status
+from remessa.model import Accepted, BatchState, InDoubt, Receipt, Rejected, Status
 from remessa.store import Store
 
 
@@ -67,7 +66,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     store.migrate()
     yield store
     if request.param == "postgresql":
-        with store.engine.begin() as conn:
+        with store.db.engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE receipts, messages, batches RESTART IDENTITY CASCADE")
     store.close()
 

@@ -10,9 +10,9 @@ import pytest
 
 from remessa.config import ProfileSettings
 from remessa.errors import ConfigError
-from remessa.formats import Row, RowProblem
-from remessa.status import Status
-from remessa.validate import Validator, Verdict, read_blocklist
+from remessa.intake.formats import Row, RowProblem
+from remessa.intake.validate import Validator, Verdict, read_blocklist
+from remessa.model import Status
 
 MOBILE = "5519997712322"
 
@@ -92,7 +92,7 @@ def test_blocked_wins_over_duplicate_and_text() -> None:
 
 
 def test_blocklist_entries_that_are_not_mobile_numbers_are_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="remessa.validate"):
+    with caplog.at_level(logging.WARNING, logger="remessa.intake.validate"):
         numbers = read_blocklist(profile(blocklist=("SAIR", "1933334444", MOBILE)))
     assert numbers == {MOBILE}
     assert caplog.messages == [

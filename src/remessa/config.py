@@ -15,10 +15,11 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from remessa.errors import ConfigError
-from remessa.segments import MODES as ENCODINGS
+from remessa.channels.base import CHANNEL_TYPES, DEFAULT_RATE, capacity
+from remessa.channels.smpp.text import MODES as ENCODINGS
+from remessa.errors import ConfigError, NotFound
 
 SYSTEM_CONFIG = Path("/etc/remessa/remessa.toml")
 FORMATS = ("auto", "sms_txt", "csv", "whatsapp")
@@ -33,7 +34,6 @@ class DaemonSettings:
     database: str = ""  # empty: sqlite:///<spool>/remessa.sqlite
     timezone: str = ""  # empty: UTC
     settle_seconds: float = 2.0  # a file written in place must be unchanged this long
-    scan_seconds: float = 10.0  # periodic inbox scan (watch events get lost)
     poll_seconds: float = 0.5  # wait of the main loop while batches await receipts or files settle
     idle_seconds: float = 5.0  # wait when nothing is in flight (also the period of the inbox re-scan)
     media_dir: str = ""  # where WhatsApp PATH media must resolve
@@ -79,6 +79,14 @@ class ProfileSettings:
     transliterate: bool | None = None  # fold accents (á→a, ç→c) to stay in GSM7; unset: the provider's
 
 
+class TextCoding(NamedTuple):
+    """The SMS text coding of a profile's messages."""
+
+    mode: str  # auto | gsm7 | latin1 | ucs2
+    transliterate: bool
+    sixteen_bit: bool  # 16-bit concatenation references (one unit less per part)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything remessa is configured with."""
@@ -89,16 +97,26 @@ class Settings:
     profiles: Mapping[str, ProfileSettings]
 
     def profile(self, name: str) -> ProfileSettings:
-        from remessa.errors import NotFound
-
         try:
             return self.profiles[name]
         except KeyError:
             raise NotFound(f"no profile named {name!r}") from None
 
-    def timezone_for(self, profile: ProfileSettings) -> str:
-        """The profile's zone, else the daemon's, else UTC."""
-        return profile.timezone or self.daemon.timezone or "UTC"
+    def text_coding(self, profile: ProfileSettings) -> TextCoding:
+        """How a profile's SMS texts go out: its encoding and transliteration, else its provider's, else
+        auto without transliteration (what the dispatcher hands the channel and `validate` counts with)."""
+        provider = self.providers.get(profile.provider)
+        own = provider.settings if provider is not None else None
+        mode = profile.encoding or getattr(own, "encoding", "") or "auto"
+        fold = profile.transliterate
+        if fold is None:
+            fold = bool(getattr(own, "transliterate", False))
+        return TextCoding(mode, fold, bool(getattr(own, "sixteen_bit_reference", False)))
+
+    def rate(self, provider: str) -> float:
+        """Messages per second provider `provider` can take (what every ETA is computed with)."""
+        known = self.providers.get(provider)
+        return capacity(known.settings) if known is not None else DEFAULT_RATE
 
 
 def locate(explicit: str | Path | None) -> Path | None:
@@ -129,8 +147,6 @@ def load(explicit: str | Path | None = None) -> Settings:
 
 def parse(data: Mapping[str, Any], source: Path | None) -> Settings:
     """Build Settings from a parsed TOML document (``source`` names it in errors)."""
-    from remessa.channels import CHANNEL_TYPES
-
     where = str(source) if source else "<defaults>"
     problems: list[str] = []
     _unknown_keys(data, {"daemon", "providers", "profiles"}, where, "", problems)
@@ -152,7 +168,7 @@ def parse(data: Mapping[str, Any], source: Path | None) -> Settings:
             continue
         common = {k: table[k] for k in ("description", "active") if k in table}
         own = {k: v for k, v in table.items() if k not in ("type", "description", "active")}
-        settings_cls = CHANNEL_TYPES[kind].settings
+        settings_cls = CHANNEL_TYPES[kind].settings_class()
         typed = build(settings_cls, own, where, key, problems)
         base = build(ProviderSettings, common, where, key, problems, name=name, type=kind)
         providers[name] = dataclasses.replace(base, settings=typed)

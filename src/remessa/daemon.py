@@ -15,17 +15,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from remessa.channels import CHANNEL_TYPES, Channel, Inbound, Receipt
+from remessa.channels.base import CHANNEL_TYPES
 from remessa.config import Settings
-from remessa.dispatch import Dispatcher
-from remessa.group_commit import GroupCommit
-from remessa.intake import Intake
-from remessa.links import Link
-from remessa.phone import phone_book
-from remessa.planner import Planner
-from remessa.settlement import Settlement
+from remessa.delivery.dispatcher import Dispatcher
+from remessa.delivery.provider import Provider
+from remessa.intake.intake import Intake
+from remessa.model import BatchState
+from remessa.receipts.sink import Sink
+from remessa.results.settlement import Settlement
+from remessa.schedule.planner import Planner
 from remessa.spool import Spool, Watcher
-from remessa.status import BatchState
 from remessa.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,12 +44,11 @@ class Daemon:
         self.spool = Spool(settings.daemon.spool, list(settings.profiles), settings.daemon.settle_seconds)
         self.settlement = Settlement(settings, self.store, self.spool)
         self.intake = Intake(settings, self.store, self.spool, self.settlement)
-        self.channels: dict[str, Channel] = {}
+        self.providers: dict[str, Provider] = {}
         self.watcher = Watcher(self.spool)
         self.planner = Planner(self.store, wake=self.watcher.wake)
-        self.dispatcher = Dispatcher(settings, self.store, self.channels, self.planner)
-        # receipts from every bind thread stored together, persisted before each is acknowledged
-        self._on_receipt: GroupCommit[Receipt] = GroupCommit(self._store_receipts)
+        self.dispatcher = Dispatcher(settings, self.store, self.providers, self.planner)
+        self.sink = Sink(settings, self.store, clock)
 
     def start(self) -> None:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
@@ -65,18 +63,19 @@ class Daemon:
             if not provider.active:
                 log.warning("provider %s is not active; its profiles' batches wait", name)
                 continue
-            make = functools.partial(CHANNEL_TYPES[provider.type].factory, provider.settings,
+            make = functools.partial(CHANNEL_TYPES[provider.type].channel_class(), provider.settings,
                                      spool=self.settings.daemon.spool, clock=self._utcnow)
-            link = Link(name, make, self._on_receipt, on_inbound=functools.partial(self._on_inbound, name))
+            link = Provider(name, make, self.sink.provider(name))
             link.open()  # a provider down now is tried again by the dispatcher; the daemon runs on
-            self.channels[name] = link
+            self.providers[name] = link
         for profile in self.settings.profiles:
             for path in self.spool.processing(profile):
                 self.intake.resume(profile, path, self.clock())
         self.watcher.start()
         self.planner.start()
         _notify("READY=1")
-        log.info("remessa started: spool %s, profiles %s", self.settings.daemon.spool, ", ".join(self.settings.profiles))
+        log.info("remessa started: spool %s, profiles %s", self.settings.daemon.spool,
+                 ", ".join(self.settings.profiles))
 
     def run(self, once: bool = False) -> None:
         self.start()
@@ -131,7 +130,7 @@ class Daemon:
         _notify("STOPPING=1")
         self.planner.stop()
         self.watcher.stop()
-        for name, channel in self.channels.items():
+        for name, channel in self.providers.items():
             try:
                 channel.close()
             except Exception:  # loop boundary: one channel's failure must not keep others open
@@ -141,19 +140,6 @@ class Daemon:
 
     def _utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
-
-    def _store_receipts(self, receipts: list[Receipt]) -> None:
-        self.store.record_receipts(receipts, self.clock())
-
-    def _on_inbound(self, provider: str, message: Inbound) -> None:
-        """Store an MO message; an opt-out blocks the sender in every profile using that provider."""
-        profiles = [p for p in self.settings.profiles.values() if p.provider == provider]
-        country = profiles[0].country if profiles else "BR"
-        number = phone_book(country).normalize(message.source)
-        sender = number if isinstance(number, str) else "".join(c for c in message.source if c.isdigit())
-        if self.store.record_inbound(message, provider, [p.name for p in profiles], sender, self.clock()):
-            log.info("provider %s: an opt-out reply blocked a number in profiles %s",
-                     provider, ", ".join(p.name for p in profiles))
 
 
 def _notify(state: str) -> None:

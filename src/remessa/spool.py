@@ -26,6 +26,11 @@ NEVER_TAKEN_SUFFIXES = (".tmp", ".part")
 SIDECAR_SUFFIX = ".json"
 
 
+def sidecar_of(path: Path) -> Path:
+    """Where a batch file's sidecar options are: its full name plus ``.json``, beside it."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
 def eligible(name: str) -> bool:
     """Whether a name in an inbox may be a batch file (sidecars travel with their batch)."""
     return not (
@@ -45,6 +50,13 @@ def refusal(path: Path) -> str | None:
         else "not a regular file"
     )
     return f"{path.name} is {what}; only regular files are taken"
+
+
+def _move_sidecar(batch: Path, moved_to: Path) -> None:
+    """The sidecar travels with its batch file."""
+    sidecar = sidecar_of(batch)
+    if sidecar.exists():
+        os.rename(sidecar, sidecar_of(moved_to))
 
 
 @dataclass
@@ -136,18 +148,14 @@ class Spool:
         os.rename(path, target)
         self._seen.pop(path, None)
         self._moved_in.discard(path)
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-        if sidecar.exists():
-            os.rename(sidecar, target.with_name(target.name + SIDECAR_SUFFIX))
+        _move_sidecar(path, target)
         return target
 
     def finish(self, path: Path, outcome: str, name: str | None = None) -> Path:
         """Move a processing/ (or refused inbox) entry to success/ or error/ under `name`."""
         target = path.parent.parent / outcome / (name or path.name)
         os.rename(path, target)
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-        if sidecar.exists():
-            os.rename(sidecar, target.with_name(target.name + SIDECAR_SUFFIX))
+        _move_sidecar(path, target)
         return target
 
     def free_name(self, profile: str, outcome: str, name: str, batch_id: int) -> str:

@@ -1,0 +1,338 @@
+"""The SMPP 3.4 channel: a pool of transceiver binds (seed 002, "API SMPP"), each its own thread (smpp_bind).
+
+send() encodes and splits each message (smpp_text), puts it on the pool's queue, which every bound bind takes
+from, and waits for every outcome; receipts and MO messages from deliver_sm go to the sink before they are acknowledged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import ssl
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from remessa.channels.base import ReceiptSink
+from remessa.channels.smpp import text as smpp_text
+from remessa.channels.smpp.bind import Bind, Job
+from remessa.channels.smpp.receipt import RECEIPTED_MESSAGE_ID, is_receipt, receipt_from_deliver, tlv_str
+from remessa.channels.smpp.session import BindConfig
+from remessa.channels.smpp.settings import SmppSettings, validity_period
+from remessa.channels.smpp.wire import (
+    ESME_RINVCMDLEN,
+    ESME_ROK,
+    ESME_RSYSERR,
+    Deliver,
+    decode_deliver,
+    status_name,
+    submit_head,
+)
+from remessa.errors import PermanentFailure, TemporaryFailure
+from remessa.model import SENT_CODES, Accepted, Inbound, InDoubt, Outcome, OutgoingMessage, Receipt, Rejected
+
+log = logging.getLogger(__name__)
+
+REMEMBERED_IDS = 200_000  # provider ids kept to map part ids and correlation ids onto receipts
+#: submit-time statuses that name the same fault as one of the provider's sent codes (so reports agree
+#: whichever channel refused the message).
+PROVIDER_CODES = {0x0B: 202}  # ESME_RINVDSTADR -> 202 INVALID_DESTINATION_NUMBER
+#: submit-time statuses that may succeed if the message is sent again later.
+TEMPORARY_STATUSES = {0x04, 0x08, 0x14, 0x58, 0x64}  # RINVBNDSTS RSYSERR RMSGQFUL RTHROTTLED RX_T_APPN
+
+
+def refusal(message_id: int, status: int) -> Rejected:
+    """The Rejected for a submit_sm_resp error `status`."""
+    code = PROVIDER_CODES.get(status)
+    if code is not None:
+        return Rejected(message_id, f"{code} {SENT_CODES[code]}", permanent=True, code=code)
+    return Rejected(message_id, status_name(status), permanent=status not in TEMPORARY_STATUSES)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Call:
+    """The jobs of one send() call and a condition to wait for their outcomes."""
+
+    def __init__(self, count: int) -> None:
+        self.outcomes: dict[int, Outcome] = {}  # by position in the call
+        self.count = count
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+
+
+class SmppChannel:
+    """A Channel over a pool of SMPP transceiver binds; see SmppSettings."""
+
+    def __init__(self, settings: SmppSettings, *, spool: Path | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._binds: list[Bind] = []
+        self._sink: ReceiptSink | None = None
+        self._references = smpp_text.References()
+        self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()  # part id -> (first part id, correlation)
+        self._ids_lock = threading.Lock()
+        self._work: deque[Job] = deque()  # taken by whichever bind has room: see smpp_bind
+        self._state = "new"  # new | open | closed
+
+    # --- Channel ------------------------------------------------------------------------------------------
+    def open(self, sink: ReceiptSink) -> None:
+        """Start the binds; return after each has tried once, if at least one is bound.
+
+        Raises PermanentFailure when every bind is refused for good (credentials, TLS certificate),
+        TemporaryFailure when none could bind within response_timeout (refused connection, no answer).
+        """
+        if self._state != "new":
+            raise RuntimeError("an SMPP channel is opened once")
+        self._sink = sink
+        self._state = "open"
+        config = self._bind_config()
+        self._binds = [Bind(n, config, self._work, self._deliver) for n in range(1, self.settings.binds + 1)]
+        for bind in self._binds:
+            bind.start()
+        deadline = time.monotonic() + self.settings.response_timeout + 1.0
+        while not all(b.attempted.is_set() for b in self._binds) and time.monotonic() < deadline:
+            time.sleep(0.01)  # every bind's first attempt: the pool starts whole, or we know why not
+        if not any(b.bound.is_set() for b in self._binds):
+            errors = [b.last_error for b in self._binds if b.last_error is not None]
+            self.close()
+            if errors and all(e.permanent for e in errors):
+                raise PermanentFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {errors[0]}")
+            detail = errors[0] if errors else "no bind_transceiver_resp in time"
+            raise TemporaryFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {detail}")
+        log.info("smpp channel open to %s:%d with %d binds", self.settings.host, self.settings.port,
+                 len(self._binds))
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+        """Submit `messages` over the bound binds; one Outcome per message, in order.
+
+        Raises TemporaryFailure when closed or when no bind is up within response_timeout,
+        PermanentFailure when every bind is refused for good.
+        """
+        if self._state != "open":
+            raise TemporaryFailure(f"SMPP channel is {'closed' if self._state == 'closed' else 'not open'}")
+        if not messages:
+            return []
+        self._live_binds()
+        call = _Call(len(messages))
+        jobs = [self._job(message, call, position) for position, message in enumerate(messages)]
+        self._work.extend(job for job in jobs if job is not None)
+        for bind in self._binds:
+            bind.wake()
+        self._wait(call, jobs, messages)
+        return [call.outcomes[i] for i in range(len(messages))]
+
+    def close(self) -> None:
+        """Stop taking work, wait (at most response_timeout) for outstanding answers, unbind; idempotent."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        stoppers = [threading.Thread(target=b.stop, args=(self.settings.response_timeout,), name="smpp-close")
+                    for b in self._binds]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        while self._work:
+            job = self._work.popleft()
+            job.done(job, "not_sent", None)
+        log.info("smpp channel to %s:%d closed", self.settings.host, self.settings.port)
+
+    # --- sending ------------------------------------------------------------------------------------------
+    def _bind_config(self) -> BindConfig:
+        s = self.settings
+        context = None
+        if s.tls:
+            context = ssl.create_default_context(cafile=s.ca_file or None)
+        return BindConfig(s.host, s.port, s.system_id, s.password, s.system_type, s.window, s.rate,
+                          s.enquire_link, s.response_timeout, s.reconnect_min, s.reconnect_max, context)
+
+    def _live_binds(self) -> list[Bind]:
+        """The bound binds, waiting up to response_timeout for one; raises as send() says."""
+        deadline = time.monotonic() + self.settings.response_timeout
+        while True:
+            live = [b for b in self._binds if b.bound.is_set()]
+            if live:
+                return live
+            errors = [b.last_error for b in self._binds if b.last_error is not None]
+            if errors and len(errors) == len(self._binds) and all(e.permanent for e in errors):
+                raise PermanentFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {errors[0]}")
+            if time.monotonic() > deadline:
+                raise TemporaryFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: no bind up"
+                                       f" ({errors[0] if errors else 'reconnecting'})")
+            time.sleep(0.01)
+
+    def _job(self, message: OutgoingMessage, call: _Call, position: int) -> Job | None:
+        """The Job for `message`, or None after recording its Rejected (it cannot go over SMPP)."""
+        s = self.settings
+        if message.kind != "sms":
+            call.outcomes[position] = Rejected(message.id, f"SMPP carries SMS only, not {message.kind}")
+            return None
+        try:
+            transliterate = s.transliterate if message.transliterate is None else message.transliterate
+            encoding, text = smpp_text.choose(message.text, message.encoding or s.encoding, transliterate,
+                                              message.flash)
+            parts = smpp_text.split(text, encoding, 0, s.sixteen_bit_reference)
+            if len(parts) > 1:
+                reference = self._references.next(message.destination, s.sixteen_bit_reference)
+                parts = smpp_text.split(text, encoding, reference, s.sixteen_bit_reference)
+            coding = smpp_text.data_coding(encoding, message.flash)
+        except ValueError as exc:
+            call.outcomes[position] = Rejected(message.id, f"text cannot be sent: {exc}")
+            return None
+        ton, npi = s.source()
+        try:
+            head = submit_head({
+                "source_addr_ton": ton, "source_addr_npi": npi, "source_addr": s.source_addr,
+                "dest_addr_ton": s.dest_ton, "dest_addr_npi": s.dest_npi, "destination_addr": message.destination,
+                "esm_class": smpp_text.ESM_CLASS_UDHI if len(parts) > 1 else 0, "data_coding": coding,
+                "validity_period": validity_period(s.validity_hours),
+                "registered_delivery": 1 if s.registered_delivery else 0,
+            })
+        except ValueError as exc:
+            call.outcomes[position] = Rejected(message.id, f"cannot be addressed over SMPP: {exc}")
+            return None
+
+        def done(job: Job, kind: str, status: int | None) -> None:
+            self._finish(call, position, message, job, kind, status)
+
+        return Job(message.id, head, parts, done, call.lock)
+
+    def _finish(self, call: _Call, position: int, message: OutgoingMessage, job: Job, kind: str,
+                status: int | None) -> None:
+        """Record the outcome of one job (first report wins); called on bind threads and by _wait."""
+        if kind in ("part", "ok"):  # each part's id, as it is acknowledged: its receipt may come first
+            self._remember(job.ids[0], job.ids[-1], message.correlation_id)
+            if kind == "part":
+                return
+        where = f"{self.settings.host}:{self.settings.port}"
+        if kind == "ok":
+            ids = tuple(job.ids)
+            outcome: Outcome = Accepted(message.id, ids[0], parts=len(ids), part_ids=ids if len(ids) > 1 else ())
+        elif kind == "refused" and status is not None:
+            outcome = refusal(message.id, status)
+            if job.started:  # a later part refused after earlier ones went: they may be delivered alone
+                outcome = InDoubt(message.id, f"part {len(job.ids) + 1} refused ({status_name(status)})"
+                                              f" after {len(job.ids)} accepted")
+        elif kind == "not_sent":
+            outcome = Rejected(message.id, f"not submitted: SMPP channel to {where} closed", permanent=False)
+        elif kind == "no_response":
+            outcome = InDoubt(message.id, f"no submit_sm_resp from {where} within"
+                                          f" {self.settings.response_timeout:g} s")
+        else:
+            outcome = InDoubt(message.id, f"connection to {where} lost before submit_sm_resp")
+        with call.changed:
+            if position in call.outcomes:
+                return
+            call.outcomes[position] = outcome
+            job.abandoned = True
+            call.changed.notify_all()
+        log.debug("smpp: message %d -> %s", message.id, outcome)
+
+    def _wait(self, call: _Call, jobs: list[Job | None], messages: Sequence[OutgoingMessage]) -> None:
+        """Until every message has an outcome, or nothing progressed for response_timeout (plus the time
+        the rate needs for what is queued): then the rest are InDoubt (on the wire) or not submitted."""
+        patience = self.settings.response_timeout + 1.0
+        with call.changed:
+            seen, deadline = len(call.outcomes), time.monotonic() + patience
+            while len(call.outcomes) < call.count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                call.changed.wait(left)
+                if len(call.outcomes) > seen:
+                    seen, deadline = len(call.outcomes), time.monotonic() + patience
+        with call.lock:  # decided together with Job.claim: a job either went out or never will
+            late = {position: "no_response" if job.started or job.pending else "not_sent"
+                    for position, job in enumerate(jobs) if job is not None and position not in call.outcomes}
+            for position in late:
+                jobs[position].abandoned = True  # type: ignore[union-attr]
+        for position, kind in late.items():
+            self._finish(call, position, messages[position], jobs[position], kind, None)  # type: ignore[arg-type]
+
+    def _remember(self, first_id: str, part_id: str, correlation_id: str) -> None:
+        with self._ids_lock:
+            self._ids[part_id] = (first_id, correlation_id)
+            while len(self._ids) > REMEMBERED_IDS:
+                self._ids.popitem(last=False)
+
+    # --- receiving ----------------------------------------------------------------------------------------
+    def _deliver(self, bodies: list[bytes]) -> list[int]:
+        """Handle the deliver_sm bodies one bind read together; return their deliver_sm_resp statuses.
+
+        Receipts go to the sink in one call (one transaction); MO messages one by one.
+        """
+        statuses = [ESME_ROK] * len(bodies)
+        receipts: list[tuple[int, Receipt]] = []
+        now = self._clock()
+        for n, body in enumerate(bodies):
+            try:
+                pdu = decode_deliver(body)
+            except (IndexError, ValueError):
+                log.warning("smpp: malformed deliver_sm answered with ESME_RINVCMDLEN")
+                statuses[n] = ESME_RINVCMDLEN
+                continue
+            if not is_receipt(pdu.esm_class):
+                statuses[n] = self._inbound(pdu)
+                continue
+            receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now)
+            if receipt is not None:
+                receipts.append((n, self._matched(receipt)))
+        sink = self._sink
+        if receipts and sink is not None:
+            try:
+                sink.receipts([receipt for _, receipt in receipts])
+            except Exception:  # the SMSC redelivers them; the bind must go on
+                log.warning("smpp: %d receipts not taken (handler raised); the SMSC will redeliver",
+                            len(receipts), exc_info=True)
+                for n, _ in receipts:
+                    statuses[n] = ESME_RSYSERR
+        return statuses
+
+    def _inbound(self, pdu: Deliver) -> int:
+        """An MO message: handed to the sink (persisted) before it is acknowledged."""
+        replied = tlv_str(pdu.tlvs.get(RECEIPTED_MESSAGE_ID)).lower()
+        message = Inbound(
+            source=pdu.source, destination=pdu.destination, text=inbound_text(pdu.short_message, pdu.data_coding),
+            at=self._clock(), message_id=replied, raw={"data_coding": pdu.data_coding, "esm_class": pdu.esm_class},
+        )
+        sink = self._sink
+        try:
+            if sink is not None:
+                sink.inbound(message)
+        except Exception:  # the SMSC redelivers it; the bind must go on
+            log.warning("smpp: inbound message not taken (handler raised); the SMSC will redeliver", exc_info=True)
+            return ESME_RSYSERR
+        return ESME_ROK
+
+    def _matched(self, receipt: Receipt) -> Receipt:
+        """`receipt` under its message's first-part id, with its correlation id, when we sent it."""
+        with self._ids_lock:
+            known = self._ids.get(receipt.provider_id)
+        if known is None:
+            return receipt
+        first, correlation_id = known
+        raw = dict(receipt.raw)
+        if first != receipt.provider_id:
+            raw["part_id"] = receipt.provider_id
+        return dataclasses.replace(receipt, provider_id=first, correlation_id=correlation_id, raw=raw)
+
+
+def inbound_text(short_message: bytes, data_coding: int) -> str:
+    """Decode an MO message's text by its data_coding (GSM7 unpacked, UCS2, else Latin-1)."""
+    coding = data_coding & 0x0F if data_coding & 0xF0 in (0x00, 0x10) else data_coding
+    try:
+        if coding == 8:
+            return short_message.decode("utf-16-be", errors="replace")
+        if coding == 0:
+            return smpp_text.decode(short_message, smpp_text.GSM7)
+    except ValueError:
+        pass
+    return short_message.decode("latin-1")
+

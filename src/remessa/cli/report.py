@@ -1,0 +1,31 @@
+"""``remessa report NAME``: (re)write a batch's report, summary and retry file with the daemon's writer."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from remessa.config import Settings
+from remessa.results.settlement import Settlement
+from remessa.spool import Spool
+from remessa.store import Store
+
+
+def add(sub: Any) -> None:
+    rep = sub.add_parser("report", help="(re)write a batch's report")
+    rep.add_argument("name", help="the batch file's name")
+    rep.add_argument("--profile")
+    rep.set_defaults(handler=handle)
+
+
+def handle(settings: Settings, args: argparse.Namespace) -> int:
+    store = Store(settings.daemon.database_url)
+    try:
+        store.migrate()
+        batch = store.find_batch(args.name, args.profile)
+        spool = Spool(settings.daemon.spool, list(settings.profiles))
+        path = Settlement(settings, store, spool).write(batch, batch.changed_at or 0.0)
+    finally:
+        store.close()
+    print(path)
+    return 0

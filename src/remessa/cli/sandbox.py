@@ -1,0 +1,73 @@
+"""``remessa sandbox``: the SMSC simulator in the foreground, for an ``smpp`` provider to be tried with no
+account; SIGINT or SIGTERM stop it and print its counts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from remessa.config import Settings
+from remessa.simulators.smsc import standalone
+from remessa.simulators.smsc.server import Smsc, SmscConfig
+
+
+def add(sub: Any) -> None:
+    box = sub.add_parser("sandbox", help="run the SMSC simulator in the foreground, for an smpp provider to use")
+    box.add_argument("--host", default="127.0.0.1")
+    box.add_argument("--port", type=standalone.port, default=2775, help="0: any free port (default: %(default)s)")
+    box.add_argument("--system-id", default="remessa", help="the system_id it accepts (default: %(default)s)")
+    box.add_argument("--password", type=standalone.password, default="secret",
+                     help="the password it accepts, at most 8 characters (default: %(default)s)")
+    box.add_argument("--system-type", help="accept only this system_type (default: any)")
+    box.add_argument("--rate", type=standalone.non_negative, default=80.0,
+                     help="submit_sm per second per bind, above it ESME_RTHROTTLED; 0: unlimited (default: 80)")
+    box.add_argument("--sent-delay", type=standalone.non_negative, default=0.5, metavar="SECONDS",
+                     help="from submit to the ACCEPTD receipt (default: %(default)s)")
+    box.add_argument("--delivery-delay", type=standalone.non_negative, default=2.0, metavar="SECONDS",
+                     help="from submit to the DELIVRD or UNDELIV receipt (default: %(default)s)")
+    box.add_argument("--reject", type=standalone.rejection, action="append", metavar="PATTERN=STATUS",
+                     help="refuse submit_sm to destinations matching the glob with this command_status "
+                          "(0x0B, 11 or ESME_RINVDSTADR); repeatable (default: *0202=ESME_RINVDSTADR)")
+    box.add_argument("--undeliverable", action="append", metavar="PATTERN",
+                     help="accept, then receipt UNDELIV, destinations matching the glob; repeatable (default: *0104)")
+    box.add_argument("--tls-cert", type=Path, help="PEM certificate: speak SMPP over TLS (with --tls-key)")
+    box.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    box.set_defaults(handler=handle, needs_config=False)  # the simulator reads no configuration
+
+
+def handle(_settings: Settings | None, args: argparse.Namespace) -> int:
+    """Run the SMSC simulator until SIGINT or SIGTERM, then print its counts."""
+    try:
+        context = standalone.tls_context(args.tls_cert, args.tls_key)
+    except ValueError as exc:
+        print(f"remessa sandbox: {exc}", file=sys.stderr)
+        return 2
+    smsc = Smsc(SmscConfig(
+        system_id=args.system_id, password=args.password, system_type=args.system_type, host=args.host,
+        port=args.port, max_submits_per_second=args.rate or None, sent_receipt_delay=args.sent_delay,
+        delivery_receipt_delay=args.delivery_delay, reject_destinations=dict(args.reject or standalone.REJECT),
+        undeliverable_destinations=tuple(args.undeliverable or standalone.UNDELIVERABLE), ssl_context=context,
+        submit_log_level=logging.INFO))
+    try:
+        smsc.start()
+    except OSError as exc:
+        print(f"remessa sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    system_type = f" system_type {args.system_type!r}" if args.system_type else ""
+    print(f"remessa sandbox: SMPP{' over TLS' if context else ''} listening on {args.host}:{smsc.port}, "
+          f"accepting system_id {args.system_id!r} password {args.password!r}{system_type}", flush=True)
+    while not stopping.wait(1.0):
+        pass
+    smsc.stop()
+    s = smsc.stats()
+    print(f"remessa sandbox: stopped; submits {s.submits}, accepted {s.accepted}, throttled {s.throttled}, "
+          f"receipts sent {s.deliver_sm_sent}, acked {s.deliver_sm_acked}", flush=True)
+    return 0

@@ -1,0 +1,110 @@
+"""The dispatcher: hands due messages to their provider's channel in chunks.
+
+Each chunk is committed SUBMITTING before it goes out and committed again with the provider's answer, so
+that after a crash nothing acknowledged is sent twice and nothing in flight is forgotten (see
+Store.recover_in_flight). Higher-priority batches go first; equal priorities take turns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from remessa.config import Settings, TextCoding
+from remessa.delivery.provider import Provider
+from remessa.errors import PermanentFailure, TemporaryFailure
+from remessa.model import Batch, Message, OutgoingMessage
+from remessa.schedule.planner import Planner
+from remessa.store import Store
+
+log = logging.getLogger(__name__)
+
+class Dispatcher:
+    """Moves queued messages to channels; one call of `step` sends at most one chunk per provider."""
+
+    def __init__(
+        self, settings: Settings, store: Store, providers: Mapping[str, Provider], planner: Planner
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.providers = providers
+        self.planner = planner
+        self._last_served: dict[str, int] = {}  # provider → batch id served last (for turn-taking)
+
+    def step(self, now: float) -> int:
+        """Send one chunk per provider that has work; returns how many messages were handed over."""
+        if not self.planner.due(now):
+            return 0
+        by_provider: dict[str, list[Batch]] = {}
+        live = self.planner.expire_overdue(self.store.dispatchable(), now)
+        for batch in self.planner.ready(live, now):
+            by_provider.setdefault(batch.provider, []).append(batch)
+        handed = 0
+        for provider, batches in by_provider.items():
+            if provider not in self.providers or not self.providers[provider].ready():
+                continue
+            batch = self._choose(provider, batches)
+            handed += self._send_chunk(provider, batch, now)
+        if handed:
+            self.planner.touch()
+        return handed
+
+    def _choose(self, provider: str, batches: list[Batch]) -> Batch:
+        """The highest priority wins; among equals, the batch after the one served last."""
+        top = [b for b in batches if b.priority == batches[0].priority]
+        last = self._last_served.get(provider)
+        later = [b for b in top if last is not None and b.id > last]
+        chosen = later[0] if later else top[0]
+        self._last_served[provider] = chosen.id
+        return chosen
+
+    def _send_chunk(self, provider: str, batch: Batch, now: float) -> int:
+        profile = self.settings.profiles.get(batch.profile)
+        size = profile.chunk_size if profile else 500
+        claimed = self.store.claim(batch.id, size, now)
+        if not claimed:
+            return 0
+        coding = self.settings.text_coding(profile) if profile else None
+        outgoing = [_outgoing(m, batch, coding) for m in claimed]
+        ids = [m.id for m in claimed]
+        try:
+            outcomes = self.providers[provider].send(outgoing)
+        except TemporaryFailure:  # the provider logged it and backs off
+            self.store.release(ids, reason="")
+            return 0
+        except PermanentFailure as exc:
+            log.error("provider %s: %s; batch %d's chunk rejected", provider, exc, batch.id)
+            self.store.reject(batch.id, ids, f"provider_error: {exc}", now)
+            return len(ids)
+        if len(outcomes) != len(ids):
+            log.error("provider %s answered %d outcomes for %d messages", provider, len(outcomes), len(ids))
+            self.store.release(ids)
+            return 0
+        self.store.record_outcomes(batch.id, outcomes, now)
+        log.debug("batch %d: handed %d messages to %s", batch.id, len(ids), provider)
+        return len(ids)
+
+
+def _outgoing(message: Message, batch: Batch, coding: TextCoding | None) -> OutgoingMessage:
+    template: dict[str, Any] | None = None
+    if batch.kind == "whatsapp" and batch.info.get("template"):
+        template = dict(batch.info["template"])
+        template["values"] = json.loads(message.params) if message.params else []
+    return OutgoingMessage(
+        id=message.id,
+        batch_id=batch.id,
+        destination=message.destination,
+        text=message.text,
+        correlation_id=message.correlation_id,
+        extra_info=message.extra_info,
+        subaccount=batch.subaccount,
+        kind=batch.kind,
+        template=template,
+        flash=bool(batch.options.get("flash_sms")),
+        campaign_alias=str(batch.options.get("campaign_alias") or ""),
+        encoding=coding.mode if coding else "",
+        transliterate=coding.transliterate if coding else None,
+    )
+

@@ -1,0 +1,115 @@
+"""A provider as the dispatcher sees it: its channel, opened on demand, and the one back-off that spaces
+every retry of the whole provider.
+
+A provider that is down when the daemon starts (nothing listening, bind refused, a TLS certificate for
+another host) must not stop the daemon: ``send`` opens the channel, and a failure to open is that send's
+failure. A channel that failed to open is discarded and a fresh one is tried once the back-off allows; a
+send that failed as a whole (TemporaryFailure) also pauses the provider by the same back-off, and the first
+call that succeeds resets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from remessa.backoff import Backoff
+from remessa.channels.base import Channel, ReceiptSink
+from remessa.errors import DeliveryError, TemporaryFailure
+from remessa.model import Outcome, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST = 1.0
+RETRY_MAX = 60.0
+
+
+class Provider:
+    """One configured provider: a Channel that (re)creates and opens its real channel with `make()`."""
+
+    def __init__(self, name: str, make: Callable[[], Channel], sink: ReceiptSink,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self._make = make
+        self._sink = sink
+        self._clock = clock
+        self._channel: Channel | None = None
+        self._error: DeliveryError | None = None  # the last whole-provider failure, while backing off
+        self._retry_at = 0.0
+        self._backoff = Backoff(RETRY_FIRST, RETRY_MAX)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def channel(self) -> Channel | None:
+        """The open channel, if any."""
+        return self._channel
+
+    @property
+    def error(self) -> DeliveryError | None:
+        """Why the provider is paused, or None."""
+        return self._error
+
+    def ready(self) -> bool:
+        """Whether a send may be tried now (not inside a back-off pause)."""
+        return self._error is None or self._clock() >= self._retry_at
+
+    def open(self) -> None:
+        """Try to open now; a failure is logged and kept, and retried by a later send()."""
+        try:
+            self._connect()
+        except DeliveryError:
+            pass
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+        """Send through the open channel (opening it first); a whole-call failure pauses the provider."""
+        channel = self._connect()
+        try:
+            outcomes = channel.send(messages)
+        except TemporaryFailure as exc:
+            with self._lock:
+                pause = self._pause(exc)
+            log.warning("provider %s: %s; retrying in %.0f s", self.name, exc, pause)
+            raise
+        with self._lock:
+            if self._error is not None:
+                log.info("provider %s is sending again", self.name)
+            self._error = None
+            self._backoff.succeeded()
+        return outcomes
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    def _pause(self, error: DeliveryError) -> float:
+        pause = self._backoff.failed()
+        self._error, self._retry_at = error, self._clock() + pause
+        return pause
+
+    def _connect(self) -> Channel:
+        with self._lock:
+            if self._closed:
+                raise TemporaryFailure(f"provider {self.name}: closed")
+            if self._channel is not None:
+                return self._channel
+            if self._error is not None and self._clock() < self._retry_at:
+                raise type(self._error)(str(self._error))  # as it was: next attempt at _retry_at
+            channel = self._make()
+            try:
+                channel.open(self._sink)
+            except DeliveryError as exc:
+                channel.close()
+                pause = self._pause(exc)
+                log.error("provider %s cannot be used: %s; trying again in %.0f s", self.name, exc, pause)
+                raise
+            if self._error is not None:
+                log.info("provider %s is open again", self.name)
+            self._channel, self._error = channel, None
+            self._backoff.succeeded()
+            return channel

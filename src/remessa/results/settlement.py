@@ -1,0 +1,122 @@
+"""The end of a batch's journey: move the file to success/ or error/ once every row has a submission
+outcome, keep its report current as receipts arrive, and settle it when receipts are complete or the
+receipt window closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from remessa.config import Settings
+from remessa.model import Batch, BatchState, Status
+from remessa.results import report
+from remessa.schedule.window import load_zone
+from remessa.spool import Spool
+from remessa.store import Store
+
+log = logging.getLogger(__name__)
+
+NEVER = float("inf")
+REPORT_INTERVAL = 5.0  # least seconds between rewrites of a report while receipts keep arriving
+
+
+class Settlement:
+    """Finishes and settles batches; the only writer of reports for the daemon."""
+
+    def __init__(self, settings: Settings, store: Store, spool: Spool) -> None:
+        self.settings = settings
+        self.store = store
+        self.spool = spool
+        self._written: dict[int, float] = {}  # batch id → `now` of the last report rewrite
+        self._cost: dict[int, float] = {}  # batch id → seconds the last rewrite took
+        self._seen: dict[int, float | None] = {}  # batch id → changed_at when last looked at
+        self._latest: Any = None  # store.latest_change() at the last tick
+        self._next_check = 0.0  # earliest `now` a time-driven step (receipt window, rewrite) is due
+        self.awaiting_receipts = False  # some batch is finished and still waiting for receipts
+
+    def folder(self, batch: Batch) -> Path:
+        return self.spool.folder(batch.profile, batch.outcome or "processing")
+
+    def close(self, batch: Batch, path: Path, outcome: str, now: float) -> None:
+        """Move the batch's file to success/ or error/, record where, and write its report."""
+        final = self.spool.free_name(batch.profile, outcome, batch.name, batch.id)
+        if path.exists() or path.is_symlink():
+            self.spool.finish(path, outcome, final)
+        state = BatchState.FAILED if batch.state == BatchState.FAILED else BatchState.FINISHED
+        self.store.update_batch(
+            batch.id, final_name=final, outcome=outcome, finished_at=now, state=state, changed_at=now
+        )
+        closed = self.store.batch(batch.id)
+        if state == BatchState.FAILED:
+            self.store.update_batch(batch.id, settled_at=now)
+            closed = self.store.batch(batch.id)
+        self.write(closed, now)
+        counts = self.store.counts(batch.id)
+        log.info(
+            "batch %d: finished in %s/ %s", batch.id, outcome,
+            " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items())) or "rows=0",
+        )
+
+    def progress(self, batch: Batch, now: float) -> float:
+        """Advance one batch as far as its messages allow; returns when it next needs a look by time
+        alone (receipt window closing, report rewrite due), or infinity."""
+        self._seen[batch.id] = batch.changed_at
+        if batch.state == BatchState.QUEUED and self.store.pending(batch.id) == 0:
+            outcome = "success" if self.store.accepted(batch.id) else "error"
+            path = self.spool.folder(batch.profile, "processing") / batch.name
+            self.close(batch, path, outcome, now)
+            batch = self.store.batch(batch.id)
+            self._seen[batch.id] = batch.changed_at
+        if batch.state != BatchState.FINISHED:
+            return NEVER
+        deadline = (batch.last_submit_at or batch.finished_at or now) + self._receipt_timeout(batch)
+        if self.store.awaiting(batch.id) == 0 or now >= deadline:
+            self.settle(batch, now)
+            return NEVER
+        # A big report costs seconds to write: never spend more than a tenth of the time rewriting it.
+        interval = max(REPORT_INTERVAL, 10 * self._cost.get(batch.id, 0.0))
+        last = self._written.get(batch.id, 0.0)
+        if (batch.changed_at or 0) > last:
+            if now - last >= interval:
+                self.write(batch, now)
+            else:
+                return min(deadline, last + interval)
+        return deadline
+
+    def settle(self, batch: Batch, now: float) -> None:
+        self.store.update_batch(batch.id, state=BatchState.SETTLED, settled_at=now, changed_at=now)
+        self.write(self.store.batch(batch.id), now)
+        counts = self.store.counts(batch.id)
+        delivered = counts.get(Status.DELIVERED, 0)
+        log.info(
+            "batch %d: settled delivered=%d other=%d in %.0fs", batch.id, delivered,
+            sum(counts.values()) - delivered, now - batch.received_at,
+        )
+
+    def tick(self, now: float) -> None:
+        """Advance the batches that changed, or whose time came; cheap when nothing did."""
+        latest = self.store.latest_change()
+        if latest == self._latest and now < self._next_check:
+            return
+        self._latest = latest
+        next_check = NEVER
+        for batch in self.store.batches([BatchState.QUEUED, BatchState.FINISHED]):
+            if batch.state == BatchState.QUEUED and self._seen.get(batch.id) == batch.changed_at:
+                continue
+            next_check = min(next_check, self.progress(batch, now))
+        self._next_check = next_check
+        self.awaiting_receipts = next_check < NEVER
+
+    def write(self, batch: Batch, now: float) -> Path:
+        started = time.monotonic()
+        path = report.write(self.store, batch, self.folder(batch), load_zone(batch.timing.zone))
+        self._cost[batch.id] = time.monotonic() - started
+        self._written[batch.id] = now
+        return path
+
+    def _receipt_timeout(self, batch: Batch) -> float:
+        profile = self.settings.profiles.get(batch.profile)
+        return profile.receipt_timeout if profile else 86400.0

@@ -1,0 +1,55 @@
+"""Inbound (MO) messages: stored, linked to the message they answer when the provider says so, and
+opt-out words (SAIR, PARAR, STOP, CANCELAR) that put the sender on the profile's blocklist."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select
+
+from remessa.model import Inbound
+from remessa.store.schema import blocklist, inbound, messages
+
+OPT_OUT_WORDS = frozenset({"SAIR", "PARAR", "STOP", "CANCELAR"})
+
+
+def opt_out(text: str) -> bool:
+    """Whether an MO text asks to stop: an opt-out word alone, in any case, with or without accents
+    or punctuation ("Sair", "PARAR!", "stop.", "cancelár")."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    words = "".join(c if c.isalnum() else " " for c in plain).upper().split()
+    return len(words) == 1 and words[0] in OPT_OUT_WORDS
+
+
+def record_inbound(
+    conn: Connection, message: Inbound, provider: str, profiles: Iterable[str], number: str, now: float
+) -> bool:
+    """Store one MO message; an opt-out adds `number` (the sender, normalised) to each profile's
+    blocklist. Returns whether it was an opt-out."""
+    answered = None
+    if message.message_id:
+        answered = conn.execute(
+            select(messages.c.id, messages.c.batch_id).where(messages.c.provider_id == message.message_id)
+        ).first()
+    stop = opt_out(message.text)
+    conn.execute(inbound.insert(), {
+        "provider": provider, "source": number, "destination": message.destination, "text": message.text,
+        "at": message.at.timestamp(), "message_id": answered[0] if answered else None,
+        "batch_id": answered[1] if answered else None, "opt_out": int(stop),
+        "raw": json.dumps(message.raw, default=str),
+    })
+    if stop:
+        for profile in profiles:
+            known = conn.execute(
+                select(blocklist.c.destination).where(
+                    blocklist.c.profile == profile, blocklist.c.destination == number
+                )
+            ).first()
+            if known is None:
+                conn.execute(blocklist.insert(), {
+                    "profile": profile, "destination": number, "added_at": now,
+                    "reason": f"opt-out: replied {message.text.strip()[:20]!r} via {provider}",
+                })
+    return stop

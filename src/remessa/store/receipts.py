@@ -1,0 +1,180 @@
+"""Receipts folded into their messages, inside the caller's write transaction.
+
+A receipt may arrive before the submission's answer gives us the provider's id: it is kept unmatched and
+applied when that id is recorded. Receipts read together are stored together: one lookup of their messages,
+one insert, one update per message with every receipt of the batch folded in, in order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from remessa.channels.smpp.receipt import id_variants
+from remessa.model import FINAL, RANK, Receipt, Status, status_for_delivered_code, status_for_sent_code
+from remessa.store.schema import batches, messages, receipts
+
+LOOKUP_CHUNK = 500  # provider ids per IN (...) lookup, well under every database's bound-parameter limit
+
+_BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest message wins (assigned last)
+    select(messages.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
+    .where(messages.c.provider_id.in_(bindparam("pids", expanding=True)))
+    .order_by(messages.c.id)
+)
+_INSERT_RECEIPT = receipts.insert()
+_MATCH_RECEIPT = update(receipts).where(receipts.c.id == bindparam("rid")).values(message_id=bindparam("mid"))
+_TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
+
+
+class _Message:
+    """A message being folded: its row as read, then the column changes of each receipt applied so far."""
+
+    __slots__ = ("id", "status", "batch_id", "parts", "values")
+
+    def __init__(self, id: int, status: str, batch_id: int, parts: int | None) -> None:
+        self.id, self.status, self.batch_id, self.parts = id, status, batch_id, parts
+        self.values: dict[str, Any] = {}
+
+
+def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> int:
+    """Store receipts and apply each to its message, in order; unknown ids are kept for later matching.
+
+    Returns how many matched a message. Each touched batch is marked changed once.
+    """
+    rows = [_row(receipt, now) for receipt in batch]
+    pids = {row["provider_id"] for row in rows}
+    found = _lookup(conn, pids)
+    # an SMSC may write the id in the receipt in another form (decimal for hex, a UUID without dashes): tried
+    # only after the exact id failed. On an SMSC that mixes hex and decimal, a receipt that beat its submit
+    # answer could meet another message whose id is one of its other forms; with UUIDs that cannot happen.
+    aliases = {alias: pid for pid in pids - set(found) for alias in id_variants(pid) if alias != pid}
+    for alias, message in _lookup(conn, set(aliases)).items():
+        found.setdefault(aliases[alias], message)
+    conn.execute(_INSERT_RECEIPT, [
+        {**row, "message_id": found[row["provider_id"]].id if row["provider_id"] in found else None}
+        for row in rows
+    ])
+    matched = [(found[row["provider_id"]], row) for row in rows if row["provider_id"] in found]
+    for message, row in matched:
+        _fold(conn, message, row)
+    _write(conn, {m.id: m for m, _ in matched}.values(), now)
+    return len(matched)
+
+
+def _lookup(conn: Connection, pids: set[str]) -> dict[str, _Message]:
+    """The message each provider id names (the newest, should an id have been reused)."""
+    ordered, found = sorted(pids), {}
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        for pid, *columns in conn.execute(_BY_PROVIDER_IDS, {"pids": ordered[start:start + LOOKUP_CHUNK]}):
+            found[pid] = _Message(*columns)
+    return found
+
+
+def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str, tuple[int, int]]) -> None:
+    """Match and apply the receipts that arrived before their messages were accepted.
+
+    `accepted` maps each provider id (lower case; every part's id for a multipart message) to
+    (message id, parts) of the message just marked ACCEPTED with it; a receipt filed under another form of
+    the id (decimal for hex, a UUID without dashes) matches too.
+    """
+    accepted = {**{alias: target for pid, target in accepted.items() for alias in id_variants(pid)}, **accepted}
+    early = conn.execute(
+        select(receipts)
+        .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(accepted)))
+        .order_by(receipts.c.id)
+    ).all()
+    if not early:
+        return
+    conn.execute(_MATCH_RECEIPT, [{"rid": r.id, "mid": accepted[r.provider_id][0]} for r in early])
+    mids = sorted({accepted[r.provider_id][0] for r in early})
+    statuses: dict[int, str] = {}
+    for start in range(0, len(mids), LOOKUP_CHUNK):
+        query = select(messages.c.id, messages.c.status).where(messages.c.id.in_(mids[start:start + LOOKUP_CHUNK]))
+        statuses.update((row[0], row[1]) for row in conn.execute(query))
+    folded: dict[int, _Message] = {}
+    for receipt in early:
+        mid, parts = accepted[receipt.provider_id]
+        if mid not in folded:
+            folded[mid] = _Message(mid, statuses[mid], batch_id, parts)
+        _fold(conn, folded[mid], dict(receipt._mapping))
+    _write(conn, folded.values(), early[-1].received_at)
+
+
+def _row(receipt: Receipt, now: float) -> dict[str, Any]:
+    pid = receipt.provider_id.lower()
+    return {
+        "provider_id": pid,
+        "part_id": str(receipt.raw.get("part_id") or pid).lower(),
+        "at": receipt.at.timestamp(),
+        "sent_code": receipt.sent_code,
+        "sent_status": receipt.sent_status or None,
+        "delivered_code": receipt.delivered_code,
+        "delivered_status": receipt.delivered_status or None,
+        "raw": json.dumps(receipt.raw, default=str),
+        "received_at": now,
+    }
+
+
+def _parts_delivered(conn: Connection, message_id: int) -> int:
+    query = select(func.count(func.distinct(receipts.c.part_id))).where(
+        receipts.c.message_id == message_id, receipts.c.delivered_code.in_([4, 401])
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def _fold(conn: Connection, message: _Message, receipt: Mapping[str, Any]) -> None:
+    """Fold one (already stored) receipt into `message`'s pending changes.
+
+    A late, lower-level receipt never moves the status back, and a final status stays final. A multipart
+    message is DELIVERED once every part is, and UNDELIVERED as soon as one part fails.
+    """
+    values = message.values
+    new_status: Status | None = None
+    if receipt["sent_code"] is not None:
+        values.update(sent_code=receipt["sent_code"], sent_status=receipt["sent_status"], sent_at=receipt["at"])
+        new_status = status_for_sent_code(receipt["sent_code"])
+    if receipt["delivered_code"] is not None:
+        new_status = status_for_delivered_code(receipt["delivered_code"])
+        parts = message.parts or 1
+        if new_status == Status.DELIVERED and parts > 1 and _parts_delivered(conn, message.id) < parts:
+            new_status = Status.SENT  # some parts are still on their way
+        else:
+            values.update(delivered_code=receipt["delivered_code"], delivered_status=receipt["delivered_status"],
+                          delivered_at=receipt["at"])
+    current = Status(message.status)
+    if (new_status is not None and current not in FINAL and current != Status.SUBMITTING
+            and RANK[new_status] >= RANK[current]):
+        values["status"] = message.status = new_status
+        if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):
+            code = receipt["delivered_code"] if receipt["delivered_code"] is not None else receipt["sent_code"]
+            name = receipt["delivered_status"] or receipt["sent_status"] or ""
+            values["reason"] = f"provider: {code} {name}".strip()
+
+
+def _write(conn: Connection, folded: Iterable[_Message], now: float) -> None:
+    """One UPDATE per message (executemany per set of changed columns), then each batch touched once."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    touched: set[int] = set()
+    for message in folded:
+        touched.add(message.batch_id)
+        if message.values:
+            by_columns.setdefault(tuple(sorted(message.values)), []).append({"mid": message.id, **message.values})
+    for columns, params in by_columns.items():
+        conn.execute(_update_message(columns), params)
+    if touched:
+        conn.execute(_TOUCH_BATCH, [{"bid": bid, "at": now} for bid in sorted(touched)])
+
+
+@lru_cache(maxsize=64)
+def _update_message(columns: tuple[str, ...]) -> Any:
+    """One prepared UPDATE per set of changed columns: building a statement per receipt cost more than
+    running it."""
+    return (
+        update(messages)
+        .where(messages.c.id == bindparam("mid"))
+        .values({name: bindparam(name) for name in columns})
+    )
