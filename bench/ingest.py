@@ -106,7 +106,8 @@ def main() -> None:
         source = workdir / "bench.txt"
         started = time.perf_counter()
         generate(source, args.rows)
-        print(f"generated {args.rows:,} rows ({source.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s")
+        took = time.perf_counter() - started
+        print(f"generated {args.rows:,} rows ({source.stat().st_size / 1e6:.1f} MB) in {took:.1f}s")
         ours = measure_remessa(workdir, source)
         baseline = measure_baseline(workdir, workdir / "spool" / "remessa.sqlite")
     ratio = ours["seconds"] / baseline

@@ -126,7 +126,8 @@ def main() -> None:
               f"ratio {planned / raw:.2f}")
         config_file = Path(tmp) / "remessa.toml"
         config_file.write_text(f'[daemon]\nspool = "{spool}"\n')
-        daemon_cmd = [sys.executable, "-m", "remessa.cli", "--config", str(config_file), "--log-level", "WARNING", "run"]
+        daemon_cmd = [sys.executable, "-m", "remessa.cli", "--config", str(config_file),
+                      "--log-level", "WARNING", "run"]
         ours = idle_cpu(daemon_cmd, args.idle, warmup=15.0)
         bare = idle_cpu([sys.executable, "-c", "import time; time.sleep(1e6)"], args.idle, warmup=1.0)
         print(f"idle CPU over {args.idle:.0f}s: remessa run {ours:.2f}% of a core (target <= 1 %); "

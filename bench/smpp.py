@@ -188,7 +188,8 @@ def capped(seconds: float, delay: float, chunk: int) -> None:
         ours = drive_channel(sim.port, RATE, seconds, receipts=True, chunk=chunk)
         stats = sim.stats()
     target = BINDS * RATE
-    print(f"(a) capped {BINDS} x {RATE:g}/s, window {WINDOW}, {chunk}-message chunks, simulator answering after {delay * 1000:g} ms, "
+    print(f"(a) capped {BINDS} x {RATE:g}/s, window {WINDOW}, {chunk}-message chunks, "
+          f"simulator answering after {delay * 1000:g} ms, "
           f"{ours['seconds']:.1f}s: "
           f"{ours['accepted']:,} accepted ({ours['other']} other outcomes), {ours['rate']:.1f} submits/s = "
           f"{100 * ours['rate'] / target:.2f} % of {target:g}/s (target >= 99 %)")
@@ -384,8 +385,9 @@ def daemon_bench(rows: int) -> None:
     rate = (rows - 1) / (last - first)
     target = BINDS * RATE
     print(f"(d) remessa run, one file of {rows:,} rows to the capped simulator ({BINDS} x {RATE:g}/s, answering after "
-          f"50 ms): first to last acceptance (simulator's clock) {last - first:.1f}s = {rate:.1f} submits/s = {100 * rate / target:.2f} % "
-          f"of {target:g}/s; {stats['throttled']} throttled, max outstanding {sorted(stats['max_outstanding'].values())}")
+          f"50 ms): first to last acceptance (simulator's clock) {last - first:.1f}s = {rate:.1f} submits/s = "
+          f"{100 * rate / target:.2f} % of {target:g}/s; {stats['throttled']} throttled, "
+          f"max outstanding {sorted(stats['max_outstanding'].values())}")
 
 
 def main() -> None:

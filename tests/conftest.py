@@ -29,7 +29,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
 def make_certificate(folder: Path, san: str = "DNS:localhost") -> tuple[Path, Path]:
     """A self-signed EC certificate and key for TLS tests (skips the test when openssl is missing)."""
     if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
+        pytest.fail("needs the openssl command to make a certificate: run tests/system-packages.sh")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", f"subjectAltName={san}",

@@ -87,9 +87,9 @@ class NodeSmsc:
     def __init__(self, tmp_path: Path, **env: str) -> None:
         node = shutil.which("node")
         if node is None:
-            pytest.skip("needs Node.js (`node`) to run the npm smpp peer SMSC")
+            pytest.fail("needs Node.js (`node`) to run the npm smpp peer SMSC: run tests/system-packages.sh")
         if not (PEERS / "node_modules" / "smpp").is_dir():
-            pytest.skip("needs the npm smpp peer: run `(cd tests/peers && npm ci)`")
+            pytest.fail("needs the npm smpp peer: run `(cd tests/peers && npm ci)`")
         self._log = open(tmp_path / "node-smsc.log", "wb")  # noqa: SIM115 - closed in close()
         self._process = subprocess.Popen([node, str(PEERS / "smsc.js")], cwd=PEERS, env={**os.environ, **env},
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,

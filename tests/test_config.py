@@ -46,7 +46,7 @@ def test_secrets_from_environment_and_file(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("SUBACCOUNT", "3486")
     path = tmp_path / "r.toml"
     path.write_text(
-        '[profiles.default]\nsubaccount = "env:SUBACCOUNT"\nmessage_text = "file:%s"\n' % secret
+        f'[profiles.default]\nsubaccount = "env:SUBACCOUNT"\nmessage_text = "file:{secret}"\n'
     )
     profile = config.load(path).profiles["default"]
     assert profile.subaccount == "3486" and profile.message_text == "s3nha"

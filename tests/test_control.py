@@ -1,16 +1,19 @@
-"""pause, resume, cancel and status against a daemon running its real loop in a thread."""
+"""pause, resume, cancel and status against a daemon running its real loop in a thread, or turned by hand."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from conftest import read_report, wait_for
 from remessa import config
+from remessa import daemon as daemon_module
+from remessa.channels.embedded import submission_counts
 from remessa.cli import main
 from remessa.daemon import Daemon
 
@@ -29,7 +32,42 @@ def drop(settings: config.Settings, name: str, rows: int, sidecar: dict | None =
     if sidecar:
         (inbox / f"{name}.json").write_text(json.dumps(sidecar))
     (inbox / f".{name}").write_text("".join(f"55119{n:08d};oi {n};;\n" for n in range(rows)) + "EOF\n")
+    os.utime(inbox / f".{name}", (time.time() - 60, time.time() - 60))  # long settled: taken at once
     os.rename(inbox / f".{name}", inbox / name)
+
+
+class Driven:
+    """A daemon whose loop the test turns by hand: one chunk a turn, the clock still unless moved,
+    receipts only when pumped."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.now = time.time()
+        self.daemon = Daemon(settings, clock=lambda: self.now)
+
+    def settle(self) -> None:
+        """A minute later: every receipt is due; hand them over and let the batches settle."""
+        self.now += 60.0
+        self.daemon.providers["sandbox"].channel.pump()
+        turns(self.daemon, 2)
+
+
+@pytest.fixture
+def driven(make_config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Driven]:
+    monkeypatch.setattr(daemon_module, "BUSY_SLICE", 0.0)
+    settings = config.load(make_config(
+        profiles={"default": {"chunk_size": 10}},
+        sandbox={"rate": 100000.0, "pump_interval": 0, "refuse": {}, "fail": {}},
+    ))
+    driven = Driven(settings)
+    driven.daemon.start()
+    yield driven
+    driven.daemon.shutdown()
+
+
+def turns(daemon: Daemon, count: int) -> None:
+    for _ in range(count):
+        daemon.step()
 
 
 def cli(settings: config.Settings, *args: str) -> int:
@@ -51,21 +89,34 @@ def status_of(settings: config.Settings, capsys: pytest.CaptureFixture[str], nam
     return next(row for row in json.loads(capsys.readouterr().out) if row["name"] == name)
 
 
-def test_pause_then_resume_a_running_batch(running: Daemon, settings: config.Settings, capsys) -> None:
+def test_pause_then_resume_a_running_batch(driven: Driven, capsys) -> None:
+    settings, daemon = driven.settings, driven.daemon
     drop(settings, "lote.txt", 600)
-    wait_for(lambda: sent(running, "lote.txt") >= 50)
+    turns(daemon, 3)
+    running = sent(daemon, "lote.txt")
+    turns(daemon, 2)
+    before = sent(daemon, "lote.txt")
+    assert 0 < running < before < 600  # it is sending, a chunk a turn
+
     assert cli(settings, "pause", "lote.txt") == 0
-    # Once the chunk in flight is answered, nothing more goes out.
-    previous = -1
-    while (current := sent(running, "lote.txt")) != previous:
-        previous = current
-        time.sleep(1.0)
-    assert current < 600
+    assert status_of(settings, capsys, "lote.txt")["state"] == "PAUSED"
+    turns(daemon, 10)
+    # Nothing more goes out, and the provider saw no more than had been sent.
+    assert sent(daemon, "lote.txt") == before
+    assert len(submission_counts(settings.daemon.spool / "sandbox.sqlite")) == before
     assert status_of(settings, capsys, "lote.txt")["state"] == "PAUSED"
 
     assert cli(settings, "resume", "lote.txt") == 0
+    assert status_of(settings, capsys, "lote.txt")["state"] == "SENDING"
+    for _ in range(100):
+        if sent(daemon, "lote.txt") == 600:
+            break
+        daemon.step()
+    counts = submission_counts(settings.daemon.spool / "sandbox.sqlite")
+    assert len(counts) == 600 and set(counts.values()) == {1}  # the rest went, each row once
+    driven.settle()
     summary = settings.daemon.spool / "default" / "success" / "lote.txt.summary.json"
-    wait_for(lambda: summary.exists() and json.loads(summary.read_text())["state"] == "SETTLED")
+    assert json.loads(summary.read_text())["state"] == "SETTLED"
     assert json.loads(summary.read_text())["counts"]["DELIVERED"] == 600
 
 

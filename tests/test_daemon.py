@@ -97,23 +97,30 @@ def test_whatsapp_template_file_is_delivered(settings: config.Settings) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "code"),
+    ("content", "code", "words"),
     [
-        (b"", "empty"),
-        (b"numero;texto;correlationId(opcional);\n", "empty"),
-        (b"\x00\x01\x02\xff\xfe garbage \x00" * 50, "unreadable"),
-        (b"nome;idade\nAna;30\n", "unknown_format"),
+        (b"", "empty", ("the file is empty",)),
+        (b"numero;texto;correlationId(opcional);\n", "empty", ("no rows after the header",)),
+        (b"\x00\x01\x02\xff\xfe garbage \x00" * 50, "unreadable", ("binary content: NUL byte at offset 0",)),
+        (b"nome;idade\nAna;30\n", "unknown_format",
+         ("the first line is not a WhatsApp template line", "an SMS TXT header", "a CSV header with a phone column",
+          "'nome;idade' (line 1)")),
     ],
 )
-def test_file_level_errors_go_to_error_with_report(settings: config.Settings, content: bytes, code: str) -> None:
+def test_file_level_errors_go_to_error_with_report(
+    settings: config.Settings, content: bytes, code: str, words: tuple[str, ...]
+) -> None:
     drop(settings, "ruim.txt", content)
     run_once(settings)
     error = settings.daemon.spool / "default" / "error"
     assert (error / "ruim.txt").read_bytes() == content
     assert read_report(error / "ruim.txt.report.csv") == []
     summary = json.loads((error / "ruim.txt.summary.json").read_text())
-    assert summary["state"] == "FAILED" and summary["errors"][0]["code"] == code
-    assert "ruim.txt" in summary["errors"][0]["message"] or code != "unknown_format"
+    assert summary["state"] == "FAILED" and [e["code"] for e in summary["errors"]] == [code]
+    # The message names the code and the file, then says what is wrong with this one.
+    message = summary["errors"][0]["message"]
+    assert message.startswith(f"{code}: ruim.txt: {words[0]}"), message
+    assert all(w in message for w in words), message
 
 
 def test_file_with_no_valid_row_goes_to_error(settings: config.Settings) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from remessa.channels.base import Callbacks
-from remessa.channels.base import CHANNEL_TYPES
+from remessa.channels.base import CHANNEL_TYPES, Callbacks
 from remessa.channels.embedded import THREAD_NAME, SandboxChannel, SandboxSettings, submission_counts, submissions
 from remessa.config import build
 from remessa.errors import TemporaryFailure

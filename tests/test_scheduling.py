@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from remessa import config
 from remessa import daemon as daemon_module
 from remessa.channels.embedded import submission_counts
 from remessa.daemon import Daemon
+from remessa.store import Store
 
 SP = ZoneInfo("America/Sao_Paulo")
 
@@ -52,9 +53,8 @@ def one_chunk_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make(make_config) -> Iterator:
+def make(make_config) -> Callable[..., config.Settings]:
     """make(profiles=..., sandbox=...) -> Settings for a daemon driven by hand (no receipt thread)."""
-    started: list[Daemon] = []
 
     def build(profiles=None, sandbox=None) -> config.Settings:
         profiles = profiles or {"default": {"chunk_size": 10}}
@@ -63,9 +63,33 @@ def make(make_config) -> Iterator:
             sandbox={"pump_interval": 0, "rate": 100000.0, "refuse": {}, "fail": {}, **(sandbox or {})},
         ))
 
-    yield build
-    for daemon in started:
+    return build
+
+
+class Daemons:
+    """The daemons a test starts and drives by hand; `stop` one to restart on the same spool."""
+
+    def __init__(self) -> None:
+        self.running: list[Daemon] = []
+
+    def start(self, settings: config.Settings, clock: Clock) -> Daemon:
+        daemon = Daemon(settings, clock=clock)
+        daemon.start()
+        self.running.append(daemon)
+        return daemon
+
+    def stop(self, daemon: Daemon) -> None:
+        self.running.remove(daemon)
         daemon.shutdown()
+
+
+@pytest.fixture
+def daemons() -> Iterator[Daemons]:
+    """Start daemons; each one the test did not stop is shut down at its end, also when it failed."""
+    started = Daemons()
+    yield started
+    while started.running:
+        started.stop(started.running[-1])
 
 
 def drop(settings: config.Settings, name: str, rows: int, sidecar: dict | None = None,
@@ -78,12 +102,6 @@ def drop(settings: config.Settings, name: str, rows: int, sidecar: dict | None =
     (inbox / f".{name}").write_text(body)
     os.utime(inbox / f".{name}", (time.time() - 60, time.time() - 60))
     os.rename(inbox / f".{name}", inbox / name)
-
-
-def start(settings: config.Settings, clock: Clock) -> Daemon:
-    daemon = Daemon(settings, clock=clock)
-    daemon.start()
-    return daemon
 
 
 def steps(daemon: Daemon, count: int) -> None:
@@ -111,11 +129,11 @@ def submitted(daemon: Daemon, name: str) -> list[float]:
     return sorted(m.submitted_at for m in daemon.store.messages(batch.id) if m.submitted_at)
 
 
-def test_a_window_closing_mid_batch_pauses_it_until_the_next_opening(make) -> None:
+def test_a_window_closing_mid_batch_pauses_it_until_the_next_opening(make, daemons: Daemons) -> None:
     settings = make()
     drop(settings, "lote.txt", 100, {"timeWindow": [10], "timeZone": "America/Sao_Paulo"})
     clock = Clock(sp(24, 10, 59, 0), tick=10.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     while clock.now < sp(24, 11, 5).timestamp():
         daemon.step()
     counts = daemon.store.counts(daemon.store.find_batch("lote.txt").id)
@@ -128,7 +146,7 @@ def test_a_window_closing_mid_batch_pauses_it_until_the_next_opening(make) -> No
     clock.set(sp(25, 10, 0, 0), tick=1.0)
     steps(daemon, 20)
     settle(daemon, clock)
-    daemon.shutdown()
+    daemons.stop(daemon)
 
     outcome, rows = report(settings, "lote.txt")
     assert outcome == "success" and len(rows) == 100
@@ -137,15 +155,15 @@ def test_a_window_closing_mid_batch_pauses_it_until_the_next_opening(make) -> No
     assert hours == {"24 10", "25 10"}  # only inside the window, on both days
 
 
-def test_rows_not_submitted_by_expiry_are_expired_and_never_sent(make) -> None:
+def test_rows_not_submitted_by_expiry_are_expired_and_never_sent(make, daemons: Daemons) -> None:
     settings = make()
     drop(settings, "lote.txt", 100, {"expiresInMinutes": 1, "timeZone": "America/Sao_Paulo"})
     clock = Clock(sp(24, 14, 0, 0), tick=10.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     while clock.now < sp(24, 14, 3).timestamp():
         daemon.step()
     settle(daemon, clock)
-    daemon.shutdown()
+    daemons.stop(daemon)
     outcome, rows = report(settings, "lote.txt")
     expired = [r for r in rows if r["status"] == "EXPIRED"]
     delivered = [r for r in rows if r["status"] == "DELIVERED"]
@@ -161,66 +179,69 @@ def test_rows_not_submitted_by_expiry_are_expired_and_never_sent(make) -> None:
     assert retry.count("\n") == len(expired) + 1  # the expired rows, then EOF
 
 
-def test_a_batch_whose_window_cannot_open_before_expiry_expires_whole(make) -> None:
+def test_a_batch_whose_window_cannot_open_before_expiry_expires_whole(make, daemons: Daemons) -> None:
     settings = make()
     drop(settings, "lote.txt", 20, {"timeWindow": [10], "timeZone": "America/Sao_Paulo", "expiresInMinutes": 30})
     clock = Clock(sp(24, 11, 30), tick=1.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     steps(daemon, 3)
-    daemon.shutdown()
+    daemons.stop(daemon)
     outcome, rows = report(settings, "lote.txt")
     assert outcome == "error" and {r["status"] for r in rows} == {"EXPIRED"}
     assert all(r["reason"].startswith("expired:") for r in rows)
 
 
-def test_a_daemon_restarted_while_a_batch_waits_sends_it_at_the_right_instant(make) -> None:
+def test_a_daemon_restarted_while_a_batch_waits_sends_it_at_the_right_instant(make, daemons: Daemons) -> None:
     settings = make()
     drop(settings, "lote.txt", 30, {"timeWindow": [10], "timeZone": "America/Sao_Paulo"})
     clock = Clock(sp(24, 11, 30), tick=1.0)
-    first = start(settings, clock)
+    first = daemons.start(settings, clock)
     steps(first, 3)
-    first.shutdown()
-    batch = Daemon(settings).store.find_batch("lote.txt")
-    assert batch.state == "QUEUED"
+    daemons.stop(first)
+    store = Store(settings.daemon.database_url)
+    try:
+        assert store.find_batch("lote.txt").state == "QUEUED"
+    finally:
+        store.close()
 
     clock.set(sp(25, 9, 59, 58), tick=0.0)
-    second = start(settings, clock)
+    second = daemons.start(settings, clock)
     steps(second, 3)
     assert not submitted(second, "lote.txt")
     clock.set(sp(25, 10, 0, 0), tick=0.5)
     steps(second, 5)
     settle(second, clock)
-    second.shutdown()
+    daemons.stop(second)
     _, rows = report(settings, "lote.txt")
     assert {r["status"] for r in rows} == {"DELIVERED"}
     assert min(datetime.fromisoformat(r["submittedAt"]) for r in rows) == sp(25, 10, 0, 0)
 
 
-def test_a_pause_survives_a_restart(make) -> None:
+def test_a_pause_survives_a_restart(make, daemons: Daemons) -> None:
     settings = make()
     drop(settings, "lote.txt", 30)
     clock = Clock(sp(24, 14, 0), tick=1.0)
-    first = start(settings, clock)
+    first = daemons.start(settings, clock)
     first.intake.take("default", settings.daemon.spool / "default" / "inbox" / "lote.txt", clock())
     first.store.update_batch(first.store.find_batch("lote.txt").id, paused=1, changed_at=clock())
     steps(first, 3)
-    first.shutdown()
-    second = start(settings, clock)
+    daemons.stop(first)
+    second = daemons.start(settings, clock)
     steps(second, 3)
     assert not submitted(second, "lote.txt")
     second.store.update_batch(second.store.find_batch("lote.txt").id, paused=0, changed_at=clock())
     steps(second, 5)
     assert len(submitted(second, "lote.txt")) == 30
-    second.shutdown()
+    daemons.stop(second)
 
 
-def test_refuse_admission_sends_nothing(make) -> None:
+def test_refuse_admission_sends_nothing(make, daemons: Daemons) -> None:
     settings = make(profiles={"default": {"chunk_size": 10, "admission": "refuse"}}, sandbox={"rate": 1.0})
     drop(settings, "lote.txt", 100, {"expiresInMinutes": 1})
     clock = Clock(sp(24, 14, 0), tick=1.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     steps(daemon, 3)
-    daemon.shutdown()
+    daemons.stop(daemon)
     outcome, rows = report(settings, "lote.txt")
     assert outcome == "error" and len(rows) == 100 and {r["status"] for r in rows} == {"EXPIRED"}
     assert rows[0]["reason"].startswith("would_expire: 40 of 100 messages would expire")
@@ -229,26 +250,25 @@ def test_refuse_admission_sends_nothing(make) -> None:
     assert submission_counts(settings.daemon.spool / "sandbox.sqlite") == {}
 
 
-def test_warn_admission_sends_and_records_the_expected_expired(make) -> None:
+def test_warn_admission_sends_and_records_the_expected_expired(make, daemons: Daemons) -> None:
     settings = make(sandbox={"rate": 1.0})
     drop(settings, "lote.txt", 100, {"expiresInMinutes": 1})
     clock = Clock(sp(24, 14, 0), tick=0.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     steps(daemon, 1)
     batch = daemon.store.find_batch("lote.txt")
     assert batch.expected_expired == 40 and batch.state == "QUEUED"
-    daemon.shutdown()
+    daemons.stop(daemon)
 
 
-def test_a_high_priority_batch_overtakes_a_running_one(make) -> None:
+def test_a_high_priority_batch_overtakes_a_running_one(make, daemons: Daemons) -> None:
     settings = make(profiles={"marketing": {"chunk_size": 10}, "otp": {"chunk_size": 10, "priority": 10}})
     drop(settings, "promo.txt", 300, profile="marketing")
     clock = Clock(sp(24, 14, 0), tick=1.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     steps(daemon, 5)
     drop(settings, "codigos.txt", 25, profile="otp", first=5000)
     steps(daemon, 40)
-    daemon.shutdown()
     otp = submitted(daemon, "codigos.txt")
     promo = submitted(daemon, "promo.txt")
     assert len(otp) == 25 and len(promo) == 300
@@ -257,14 +277,13 @@ def test_a_high_priority_batch_overtakes_a_running_one(make) -> None:
     assert len([t for t in promo if t < otp[0]]) < 300  # the promo was running when OTP arrived
 
 
-def test_equal_priorities_take_turns(make) -> None:
+def test_equal_priorities_take_turns(make, daemons: Daemons) -> None:
     settings = make()
     drop(settings, "a.txt", 50)
     drop(settings, "b.txt", 50, first=1000)
     clock = Clock(sp(24, 14, 0), tick=1.0)
-    daemon = start(settings, clock)
+    daemon = daemons.start(settings, clock)
     steps(daemon, 12)
-    daemon.shutdown()
     a, b = submitted(daemon, "a.txt"), submitted(daemon, "b.txt")
     chunks = sorted({(t, "a") for t in a} | {(t, "b") for t in b})
     order = [name for _, name in chunks]

@@ -20,7 +20,7 @@ def look(pacer: Pacer, at: float, window: int) -> list[float]:
 
 
 def assert_span_holds(sent: list[float], limit: int) -> None:
-    for first, last in zip(sent, sent[limit:]):
+    for first, last in zip(sent, sent[limit:], strict=False):
         assert last - first >= SPAN - 1e-9, "more than `rate` submits within one span"
 
 
@@ -31,7 +31,7 @@ def test_a_loop_that_wakes_on_time_sends_at_the_rate_without_bursts() -> None:
         now = pacer.ready_at()
     assert_span_holds(sent, 80)
     assert len(sent) >= 0.99 * 80 * 60
-    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
     assert min(gaps) >= pacer.interval - 1e-9  # evenly spaced: no two submits closer than 1/rate
 
 

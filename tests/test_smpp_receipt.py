@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from remessa.channels.smpp import receipt as smpp_receipt
 from remessa.channels.smpp.receipt import (
-    id_variants,
     is_receipt,
     parse_receipt_date,
     parse_receipt_text,
@@ -18,6 +17,7 @@ from remessa.channels.smpp.receipt import (
     tlv_int,
 )
 from remessa.model import Receipt, Status, status_for_delivered_code, status_for_sent_code
+from remessa.store.receipts import id_variants
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UUID = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"

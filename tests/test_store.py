@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from remessa.model import Accepted, BatchState, InDoubt, Receipt, Rejected, Status
+from remessa.model import Accepted, BatchState, Inbound, InDoubt, Receipt, Rejected, Status
 from remessa.store import Store
 
 
@@ -33,7 +33,7 @@ def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a Unix socket (run as the postgres user when we are root)."""
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("no PostgreSQL server installed (apt-get install postgresql)")
+        pytest.fail("no PostgreSQL server installed: run tests/system-packages.sh")
     base = Path(tempfile.mkdtemp(prefix="remessa-pg-"))
     data, sock = base / "data", base / "sock"
     sock.mkdir()
@@ -67,7 +67,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield store
     if request.param == "postgresql":
         with store.db.engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE receipts, messages, batches RESTART IDENTITY CASCADE")
+            conn.exec_driver_sql("TRUNCATE receipts, inbound, blocklist, messages, batches RESTART IDENTITY CASCADE")
     store.close()
 
 
@@ -243,8 +243,8 @@ def test_a_retry_of_a_message_in_doubt_that_is_refused_is_unknown_not_rejected(d
 def test_a_receipt_naming_the_id_in_another_form_still_matches(db: Store) -> None:
     batch_id = _batch(db, 3)
     hexed, uuid, early = db.claim(batch_id, 3, 2.0)
-    db.record_outcomes(batch_id, [Accepted(hexed.id, "1A2B"), Accepted(uuid.id, "7f3c0a2e-6b1e-4c2d-9a3f-0000000000aa")],
-                       3.0)
+    uuid_id = "7f3c0a2e-6b1e-4c2d-9a3f-0000000000aa"
+    db.record_outcomes(batch_id, [Accepted(hexed.id, "1A2B"), Accepted(uuid.id, uuid_id)], 3.0)
     # decimal for the hex id, and the UUID without its dashes, as some SMSCs write them in receipts
     assert db.record_receipts([_delivered("6699", "6699"), _delivered("7f3c0a2e6b1e4c2d9a3f0000000000aa", "x")],
                               4.0) == 2
@@ -252,3 +252,37 @@ def test_a_receipt_naming_the_id_in_another_form_still_matches(db: Store) -> Non
     assert db.record_receipts([_delivered("48879", "48879")], 4.0) == 0
     db.record_outcomes(batch_id, [Accepted(early.id, "beef")], 5.0)
     assert [m.status for m in db.messages(batch_id)] == [Status.DELIVERED] * 3
+
+
+def test_an_opt_out_blocks_the_queued_messages_to_that_number(db: Store) -> None:
+    batch_id = _batch(db, 3)
+    other = db.create_batch(profile="marketing", name="b.txt", provider="sandbox", state=BatchState.QUEUED,
+                            received_at=1.0)
+    db.add_messages(other, [(1, Status.QUEUED.value, "5511987600001", "oi", "", "", "", "raw", "", 0)])
+    [sent] = db.claim(batch_id, 1, 2.0)  # line 1 is already on its way: an opt-out cannot stop it
+    stop = Inbound(source="+55 11 98760-0002", destination="28000", text="Sair",
+                   at=datetime.fromtimestamp(5.0, UTC))
+
+    assert db.record_inbound(stop, "sandbox", ["default"], "5511987600002", 5.0)
+
+    rows = {m.line: m for m in db.messages(batch_id)}
+    assert rows[2].status == Status.BLOCKED
+    assert rows[2].reason == "blocked: 5511987600002 opted out (replied 'Sair') before it was sent"
+    assert (rows[1].status, rows[3].status) == (Status.SUBMITTING, Status.QUEUED)
+    assert [m.status for m in db.messages(other)] == [Status.QUEUED]  # another profile's list is its own
+    assert db.blocklist("default") == {"5511987600002"} and db.blocklist("marketing") == set()
+    assert db.batch(batch_id).changed_at == 5.0
+    assert sent.line == 1
+
+
+def test_a_temporary_refusal_is_retried_up_to_max_attempts_then_rejected(db: Store) -> None:
+    batch_id = _batch(db, 1)
+    for attempt in range(1, 4):
+        [message] = db.claim(batch_id, 1, float(attempt))
+        assert message.attempts == attempt
+        db.record_outcomes(batch_id, [Rejected(message.id, "ESME_RSYSERR", permanent=False)], float(attempt),
+                           max_attempts=3)
+    [row] = db.messages(batch_id)
+    assert row.status == Status.REJECTED
+    assert row.reason == "ESME_RSYSERR (refused 3 times; not tried again)"
+    assert db.claim(batch_id, 1, 9.0) == []

@@ -30,7 +30,7 @@ class Backoff:
 
     def failed(self) -> float:
         """Count a failure; returns the seconds to wait before the next attempt."""
-        pause = min(self.ceiling, self.first * 2 ** min(self.failures, 64))
+        pause = min(self.ceiling, self.first * 2.0 ** min(self.failures, 64))
         self.failures += 1
         if self.jitter:
             pause *= 1 + self.jitter * (2 * self.rng.random() - 1)

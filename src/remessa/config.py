@@ -75,6 +75,7 @@ class ProfileSettings:
     receipt_timeout: float = 86400.0  # seconds after the last submit the batch waits for receipts
     admission: str = "warn"  # rows would expire before the ETA: "warn" (send, report) or "refuse"
     chunk_size: int = 500
+    max_attempts: int = 5  # a message refused temporarily (throttled, system error) is tried at most this often
     encoding: str = ""  # SMS text coding: auto | gsm7 | latin1 | ucs2; empty: the provider's setting
     transliterate: bool | None = None  # fold accents (á→a, ç→c) to stay in GSM7; unset: the provider's
 
@@ -162,7 +163,7 @@ def parse(data: Mapping[str, Any], source: Path | None) -> Settings:
             problems.append(f"{where}: {key}: must be a table")
             continue
         kind = table.get("type")
-        if kind not in CHANNEL_TYPES:
+        if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
             known = ", ".join(sorted(CHANNEL_TYPES))
             problems.append(f"{where}: {key}.type: {kind!r} is not a provider type (one of {known})")
             continue
@@ -212,6 +213,8 @@ def _check_profile(
         problems.append(f"{where}: {key}.time_window: hours must be 0-23")
     if profile.chunk_size < 1:
         problems.append(f"{where}: {key}.chunk_size: must be at least 1")
+    if profile.max_attempts < 1:
+        problems.append(f"{where}: {key}.max_attempts: must be at least 1")
     import phonenumbers
 
     if profile.country.upper() not in phonenumbers.SUPPORTED_REGIONS:

@@ -52,6 +52,7 @@ class Daemon:
 
     def start(self) -> None:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
+        self.store.hold()  # before anything is recovered: a second daemon must not touch the first's messages
         self.store.migrate()
         self.spool.ensure()
         now = self.clock()

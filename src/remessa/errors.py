@@ -4,6 +4,7 @@
      ├── ConfigError(ValueError)        the configuration file is wrong (all problems at once)
      ├── BatchFileError(ValueError)     a batch file cannot be taken as a whole (reason code + sentence)
      ├── NotFound(LookupError)          a batch, profile or provider that does not exist
+     ├── AlreadyRunning                 another daemon holds the store
      └── DeliveryError                  a channel call failed as a whole
           ├── TemporaryFailure          try again later (connection lost, 5xx, throttled)
           └── PermanentFailure          do not retry (bad credentials, refused bind, 4xx)
@@ -39,6 +40,10 @@ class BatchFileError(RemessaError, ValueError):
 
 class NotFound(RemessaError, LookupError):
     """A named thing (batch, profile, provider) does not exist."""
+
+
+class AlreadyRunning(RemessaError):
+    """Another remessa daemon holds the store; the message names it."""
 
 
 class DeliveryError(RemessaError):

@@ -66,7 +66,8 @@ class ChannelType:
     channel: str  # "module:Class"; Class(settings, *, spool: Path, clock) -> Channel
 
     def settings_class(self) -> type[Any]:
-        return _load(self.settings)
+        cls: type[Any] = _load(self.settings)
+        return cls
 
     def channel_class(self) -> Callable[..., Channel]:
         factory: Callable[..., Channel] = _load(self.channel)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 from typing import Any
 
 from remessa.config import Settings
+from remessa.errors import AlreadyRunning
 
 log = logging.getLogger(__name__)
 
@@ -29,5 +31,9 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    daemon.run(once=args.once)
+    try:
+        daemon.run(once=args.once)
+    except AlreadyRunning as exc:
+        print(f"remessa: {exc}", file=sys.stderr)
+        return 2
     return 0

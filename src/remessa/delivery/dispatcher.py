@@ -82,7 +82,7 @@ class Dispatcher:
             log.error("provider %s answered %d outcomes for %d messages", provider, len(outcomes), len(ids))
             self.store.release(ids)
             return 0
-        self.store.record_outcomes(batch.id, outcomes, now)
+        self.store.record_outcomes(batch.id, outcomes, now, max_attempts=profile.max_attempts if profile else 5)
         log.debug("batch %d: handed %d messages to %s", batch.id, len(ids), provider)
         return len(ids)
 

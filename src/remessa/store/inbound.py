@@ -1,5 +1,6 @@
 """Inbound (MO) messages: stored, linked to the message they answer when the provider says so, and
-opt-out words (SAIR, PARAR, STOP, CANCELAR) that put the sender on the profile's blocklist."""
+opt-out words (SAIR, PARAR, STOP, CANCELAR) that put the sender on the profile's blocklist and block the
+messages to them still queued in the profile's batches."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import json
 import unicodedata
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
-from remessa.model import Inbound
-from remessa.store.schema import blocklist, inbound, messages
+from remessa.model import BatchState, Inbound, Status
+from remessa.store.schema import batches, blocklist, inbound, messages
 
 OPT_OUT_WORDS = frozenset({"SAIR", "PARAR", "STOP", "CANCELAR"})
 
@@ -41,6 +42,7 @@ def record_inbound(
         "raw": json.dumps(message.raw, default=str),
     })
     if stop:
+        profiles = list(profiles)
         for profile in profiles:
             known = conn.execute(
                 select(blocklist.c.destination).where(
@@ -52,4 +54,22 @@ def record_inbound(
                     "profile": profile, "destination": number, "added_at": now,
                     "reason": f"opt-out: replied {message.text.strip()[:20]!r} via {provider}",
                 })
+        _block_queued(conn, profiles, number, message, now)
     return stop
+
+
+def _block_queued(conn: Connection, profiles: list[str], number: str, message: Inbound, now: float) -> None:
+    """Messages to `number` still waiting in the profiles' batches become BLOCKED: they never go out."""
+    open_batches = select(batches.c.id).where(
+        batches.c.profile.in_(profiles), batches.c.state.in_([BatchState.RECEIVING, BatchState.QUEUED])
+    )
+    reason = f"blocked: {number} opted out (replied {message.text.strip()[:20]!r}) before it was sent"
+    touched = conn.execute(
+        update(messages)
+        .where(messages.c.destination == number, messages.c.status == Status.QUEUED,
+               messages.c.batch_id.in_(open_batches.scalar_subquery()))
+        .values(status=Status.BLOCKED, reason=reason)
+        .returning(messages.c.batch_id)
+    ).all()
+    for batch_id in {row[0] for row in touched}:
+        conn.execute(update(batches).where(batches.c.id == batch_id).values(changed_at=now))

@@ -21,18 +21,29 @@ from remessa.store.schema import batches, messages
 SUBMITTING_BY_ID = update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
 
 
-def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome]) -> None:
-    """Record what the provider answered for SUBMITTING messages of one batch."""
+def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome], max_attempts: int = 5) -> None:
+    """Record what the provider answered for SUBMITTING messages of one batch; a temporary refusal queues
+    the message again until it has been tried `max_attempts` times, then it is refused for good."""
     accepted: list[dict[str, Any]] = [
         {"mid": o.message_id, "pid": o.provider_id.lower(), "parts": o.parts,
          "ids": [i.lower() for i in o.part_ids] or [o.provider_id.lower()]}
         for o in outcomes if isinstance(o, Accepted)
     ]
-    refused = [
+    refused: list[dict[str, Any]] = [
         {"mid": o.message_id, "reason": o.reason, "code": o.code, "name": _code_name(o.reason) or None}
         for o in outcomes if isinstance(o, Rejected) and o.permanent
     ]
-    retry = [{"mid": o.message_id, "reason": o.reason} for o in outcomes if isinstance(o, Rejected) and not o.permanent]
+    retry: list[dict[str, Any]] = [
+        {"mid": o.message_id, "reason": o.reason} for o in outcomes if isinstance(o, Rejected) and not o.permanent
+    ]
+    if retry:
+        tried = dict(conn.execute(
+            select(messages.c.id, messages.c.attempts).where(messages.c.id.in_([r["mid"] for r in retry]))
+        ).all())
+        spent = [r for r in retry if tried.get(r["mid"], 0) >= max_attempts]
+        retry = [r for r in retry if tried.get(r["mid"], 0) < max_attempts]
+        refused += [{"mid": r["mid"], "code": None, "name": None,
+                     "reason": f"{r['reason']} (refused {tried[r['mid']]} times; not tried again)"} for r in spent]
     doubtful = [o for o in outcomes if isinstance(o, InDoubt)]
     if accepted:
         conn.execute(

@@ -16,6 +16,7 @@ from remessa.model import AWAITING_RECEIPT, PENDING, Batch, BatchState, Inbound,
 from remessa.store import schema
 from remessa.store.database import Database
 from remessa.store.inbound import record_inbound
+from remessa.store.instance import InstanceLock
 from remessa.store.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt, refuse
 from remessa.store.receipts import record_receipts
 from remessa.store.rows import batch_from_row, batch_values, message_from_row
@@ -31,12 +32,18 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
+        self._instance = InstanceLock(self.db)
+
+    def hold(self) -> None:
+        """Claim the store for this daemon until close(); raises AlreadyRunning if another daemon has it."""
+        self._instance.acquire()
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision."""
         self.db.migrate()
 
     def close(self) -> None:
+        self._instance.release()
         self.db.close()
 
     # --- batches -------------------------------------------------------------------------------
@@ -44,7 +51,9 @@ class Store:
     def create_batch(self, **values: Any) -> int:
         values = batch_values(values)
         with self.db.write() as conn:
-            return int(conn.execute(batches.insert().values(**values)).inserted_primary_key[0])
+            key = conn.execute(batches.insert().values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def update_batch(self, batch_id: int, **values: Any) -> None:
         with self.db.write() as conn:
@@ -162,10 +171,11 @@ class Store:
             ).all()
         return sorted((message_from_row(row) for row in claimed), key=lambda m: m.id)
 
-    def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float) -> None:
-        """Commit what the provider answered; a receipt that arrived before its id is applied now."""
+    def record_outcomes(self, batch_id: int, outcomes: Sequence[Outcome], now: float, max_attempts: int = 5) -> None:
+        """Commit what the provider answered; a receipt that arrived before its id is applied now; a message
+        refused temporarily `max_attempts` times is REJECTED."""
         with self.db.write() as conn:
-            apply_outcomes(conn, batch_id, outcomes)
+            apply_outcomes(conn, batch_id, outcomes, max_attempts)
             self._touch_submit(conn, batch_id, now)
 
     def release(self, message_ids: Sequence[int], reason: str = "") -> None:

@@ -8,16 +8,18 @@ one insert, one update per message with every receipt of the batch folded in, in
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from remessa.channels.smpp.receipt import id_variants
 from remessa.model import FINAL, RANK, Receipt, Status, status_for_delivered_code, status_for_sent_code
 from remessa.store.schema import batches, messages, receipts
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_HEX = re.compile(r"^[0-9a-f]+$")
 LOOKUP_CHUNK = 500  # provider ids per IN (...) lookup, well under every database's bound-parameter limit
 
 _BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest message wins (assigned last)
@@ -28,6 +30,32 @@ _BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest messag
 _INSERT_RECEIPT = receipts.insert()
 _MATCH_RECEIPT = update(receipts).where(receipts.c.id == bindparam("rid")).values(message_id=bindparam("mid"))
 _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
+
+
+def id_variants(message_id: str) -> set[str]:
+    """Lower-case forms under which an SMSC may report `message_id`, to match a receipt to a submission.
+
+    Many SMSCs put the decimal form of a hex message_id in the receipt text (or the reverse), drop leading
+    zeros, or strip a UUID's dashes. Returns the id as-is plus: hex read as decimal, decimal written as hex
+    (both without leading zeros), and a UUID with and without dashes. Match when the variant sets of the
+    stored id and the receipt id intersect, and only after an exact match failed: "123" is both a decimal
+    and a hex id, so the widened match can pair two different messages on an SMSC that mixes the forms.
+    """
+    base = message_id.strip().strip("\x00").strip().lower()
+    if not base:
+        return set()
+    variants = {base}
+    if _UUID.match(base):
+        variants.add(base.replace("-", ""))
+    elif len(base) == 32 and _HEX.match(base):
+        variants.add(f"{base[:8]}-{base[8:12]}-{base[12:16]}-{base[16:20]}-{base[20:]}")
+    elif _HEX.match(base) and len(base) <= 16:  # 64-bit ids; a longer number is not a converted id
+        variants.add(format(int(base, 16), "x"))
+        variants.add(str(int(base, 16)))
+        if base.isdigit():
+            variants.add(format(int(base), "x"))
+            variants.add(str(int(base)))
+    return variants
 
 
 class _Message:

@@ -52,8 +52,6 @@ _STANDARD = re.compile(
 )
 _STANDARD_KEYS = ("id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err", "text")
 _SEPARATORS = re.compile(r"[\s_]+")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 def _text(value: bytes | str) -> str:
@@ -164,32 +162,6 @@ def tlv_int(value: bytes | str | int | None) -> int | None:
 def tlv_str(value: bytes | str | None) -> str:
     """A C-string TLV (trailing NUL optional) as text."""
     return "" if value is None else _clean(value)
-
-
-def id_variants(message_id: str) -> set[str]:
-    """Lower-case forms under which an SMSC may report `message_id`, to match a receipt to a submission.
-
-    Many SMSCs put the decimal form of a hex message_id in the receipt text (or the reverse), drop leading
-    zeros, or strip a UUID's dashes. Returns the id as-is plus: hex read as decimal, decimal written as hex
-    (both without leading zeros), and a UUID with and without dashes. Match when the variant sets of the
-    stored id and the receipt id intersect, and only after an exact match failed: "123" is both a decimal
-    and a hex id, so the widened match can pair two different messages on an SMSC that mixes the forms.
-    """
-    base = message_id.strip().strip("\x00").strip().lower()
-    if not base:
-        return set()
-    variants = {base}
-    if _UUID.match(base):
-        variants.add(base.replace("-", ""))
-    elif len(base) == 32 and _HEX.match(base):
-        variants.add(f"{base[:8]}-{base[8:12]}-{base[12:16]}-{base[16:20]}-{base[20:]}")
-    elif _HEX.match(base) and len(base) <= 16:  # 64-bit ids; a longer number is not a converted id
-        variants.add(format(int(base, 16), "x"))
-        variants.add(str(int(base, 16)))
-        if base.isdigit():
-            variants.add(format(int(base), "x"))
-            variants.add(str(int(base)))
-    return variants
 
 
 def codes_for_stat(stat: str, err: str = "") -> tuple[int | None, int | None]:

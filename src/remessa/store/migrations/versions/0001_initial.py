@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,7 +14,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-NOT_NULL_TEXT = {"nullable": False, "server_default": ""}
+NOT_NULL_TEXT: dict[str, Any] = {"nullable": False, "server_default": ""}
 
 
 def upgrade() -> None:

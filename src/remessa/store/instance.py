@@ -1,0 +1,79 @@
+"""One daemon per store: a lock held for the daemon's whole life, so that a second ``remessa run`` on the
+same store refuses to start instead of re-queueing (and resending) what the first has in flight.
+
+SQLite: an exclusive ``flock`` on ``<database>.lock`` beside the file, which names its holder. PostgreSQL:
+a session advisory lock on a connection kept open; the kernel or the server releases either when the
+process dies, however it dies, so a crashed daemon never blocks its successor.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Connection, text
+
+from remessa.errors import AlreadyRunning
+from remessa.store.database import Database
+
+ADVISORY_KEY = 0x72656D657373  # "remess": the lock id every remessa daemon of a PostgreSQL store takes
+
+
+class InstanceLock:
+    """Held from `acquire()` until `release()` (or the process ends)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._file: IO[str] | None = None
+        self._conn: Connection | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; raises AlreadyRunning naming the holder when another daemon has it."""
+        if self.db.is_sqlite:
+            self._flock(Path(f"{self.db.url.database}.lock"))
+        else:
+            self._advisory()
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _flock(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the daemon's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AlreadyRunning(f"another remessa daemon uses the store {self.db.url.database}: {holder}"
+                                 f" (lock {path})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+        handle.flush()
+        self._file = handle
+
+    def _advisory(self) -> None:
+        conn = self.db.engine.connect()
+        taken = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}).scalar()
+        conn.commit()
+        if taken:
+            self._conn = conn
+            return
+        holder = conn.execute(text(
+            "SELECT a.pid, coalesce(host(a.client_addr), 'local'), a.application_name FROM pg_locks l"
+            " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.objid = (:key & 4294967295)"), {"key": ADVISORY_KEY}).first()
+        conn.close()
+        who = f"PostgreSQL backend pid {holder[0]}, client {holder[1]}" if holder else "another process"
+        raise AlreadyRunning(f"another remessa daemon uses the store {self.db.url.render_as_string()}: {who}")
