@@ -227,17 +227,18 @@ def test_a_retry_of_a_message_in_doubt_that_is_refused_is_unknown_not_rejected(d
     again = db.claim(batch_id, 3, 4.0)  # in_flight = retry: both are queued again
     assert len(again) == 2
     db.record_outcomes(batch_id, [Rejected(again[0].id, "ESME_RINVDSTADR", permanent=True)], 5.0)
-    db.reject(batch_id, [again[1].id], "provider_error: bind_transceiver refused with ESME_RBINDFAIL", 5.0)
+    db.record_outcomes(batch_id, [Rejected(again[1].id, "ESME_RSYSERR", permanent=False)], 5.0, max_attempts=2)
     one, two, three = db.messages(batch_id)
     assert (one.status, two.status, three.status) == (Status.UNKNOWN, Status.UNKNOWN, Status.ACCEPTED)
     assert one.reason == ("in_flight_unknown: connection to smsc:2444 lost before submit_sm_resp; the retry was"
                           " refused (ESME_RINVDSTADR), so the first attempt may or may not have been sent")
-    assert "ESME_RBINDFAIL" in two.reason and two.reason.startswith("in_flight_unknown:")
+    assert "ESME_RSYSERR (refused 2 times" in two.reason and two.reason.startswith("in_flight_unknown:")
     # a message refused on its first attempt is simply REJECTED
     batch_id = _batch(db, 1, name="b.txt")
     (fresh,) = db.claim(batch_id, 1, 6.0)
-    db.reject(batch_id, [fresh.id], "provider_error: bind refused", 6.0)
-    assert [(m.status, m.reason) for m in db.messages(batch_id)] == [(Status.REJECTED, "provider_error: bind refused")]
+    db.record_outcomes(batch_id, [Rejected(fresh.id, "202 INVALID_DESTINATION_NUMBER", code=202)], 6.0)
+    refused = [(m.status, m.reason) for m in db.messages(batch_id)]
+    assert refused == [(Status.REJECTED, "202 INVALID_DESTINATION_NUMBER")]
 
 
 def test_a_receipt_naming_the_id_in_another_form_still_matches(db: Store) -> None:

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from remessa.backoff import Backoff
 from remessa.channels.base import CHANNEL_TYPES
 from remessa.config import Settings
 from remessa.delivery.dispatcher import Dispatcher
-from remessa.delivery.provider import Provider
+from remessa.delivery.provider import RETRY_FIRST, RETRY_MAX, Provider
 from remessa.intake.intake import Intake
 from remessa.model import BatchState
 from remessa.receipts.sink import Sink
@@ -54,6 +55,7 @@ class Daemon:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
         self.store.hold()  # before anything is recovered: a second daemon must not touch the first's messages
         self.store.migrate()
+        self.store.provider_ok()  # a provider paused in an earlier run is judged afresh
         self.spool.ensure()
         now = self.clock()
         for batch_id, (policy, count) in self.store.recover_in_flight(now).items():
@@ -66,7 +68,10 @@ class Daemon:
                 continue
             make = functools.partial(CHANNEL_TYPES[provider.type].channel_class(), provider.settings,
                                      spool=self.settings.daemon.spool, clock=self._utcnow)
-            link = Provider(name, make, self.sink.provider(name))
+            # the provider's own reconnect pauses, where it declares them, space the retries of the whole provider
+            backoff = Backoff(getattr(provider.settings, "reconnect_min", RETRY_FIRST),
+                              getattr(provider.settings, "reconnect_max", RETRY_MAX))
+            link = Provider(name, make, self.sink.provider(name), backoff)
             link.open()  # a provider down now is tried again by the dispatcher; the daemon runs on
             self.providers[name] = link
         for profile in self.settings.profiles:

@@ -7,7 +7,7 @@
      ├── AlreadyRunning                 another daemon holds the store
      └── DeliveryError                  a channel call failed as a whole
           ├── TemporaryFailure          try again later (connection lost, 5xx, throttled)
-          └── PermanentFailure          do not retry (bad credentials, refused bind, 4xx)
+          └── PermanentFailure          will not succeed until someone acts (credentials, certificate)
 """
 
 from __future__ import annotations
@@ -55,4 +55,5 @@ class TemporaryFailure(DeliveryError):
 
 
 class PermanentFailure(DeliveryError):
-    """The call will not succeed by retrying; the messages are rejected."""
+    """The call will not succeed until someone acts (credentials refused, certificate not trusted); the
+    provider is paused and retried slowly, its messages wait."""

@@ -31,7 +31,7 @@ def add(sub: Any) -> None:
 def handle(settings: Settings, args: argparse.Namespace) -> int:
     store = Store(settings.daemon.database_url)
     try:
-        store.migrate()
+        store.migrate(if_needed=True)
         batch = store.find_batch(args.name, args.profile)
         if batch.state not in (BatchState.RECEIVING, BatchState.QUEUED):
             print(f"remessa: batch {batch.id} ({batch.name}) is {batch.state}: nothing left to {args.action}",

@@ -21,7 +21,7 @@ def add(sub: Any) -> None:
 def handle(settings: Settings, args: argparse.Namespace) -> int:
     store = Store(settings.daemon.database_url)
     try:
-        store.migrate()
+        store.migrate(if_needed=True)
         batch = store.find_batch(args.name, args.profile)
         spool = Spool(settings.daemon.spool, list(settings.profiles))
         path = Settlement(settings, store, spool).write(batch, batch.changed_at or 0.0)

@@ -21,7 +21,7 @@ def add(sub: Any) -> None:
 def handle(settings: Settings, args: argparse.Namespace) -> int:
     store = Store(settings.daemon.database_url)
     try:
-        store.migrate()
+        store.migrate(if_needed=True)
         rows = progress(settings, store, time.time())
     finally:
         store.close()
@@ -33,4 +33,6 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
         done = f"{row['done']}/{row['rows']}"
         print(f"{row['id']:>5} {row['profile']:<10} {row['state']:<9} {done:>15}  "
               f"{row['nextOpening'] or '-':<25} {row['eta'] or '-':<25} {row['name']}")
+        if row["providerError"]:
+            print(f"{'':>5} waiting for {row['providerError']}")
     return 0

@@ -2,7 +2,9 @@
 
 Each chunk is committed SUBMITTING before it goes out and committed again with the provider's answer, so
 that after a crash nothing acknowledged is sent twice and nothing in flight is forgotten (see
-Store.recover_in_flight). Higher-priority batches go first; equal priorities take turns.
+Store.recover_in_flight). Higher-priority batches go first; equal priorities take turns. A provider that fails
+as a whole (unreachable, bind, credentials or TLS refused) is paused by its back-off and its error recorded
+for `remessa status`; its messages go back to the queue, never REJECTED for it (their expiry still applies).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from remessa.config import Settings, TextCoding
 from remessa.delivery.provider import Provider
-from remessa.errors import PermanentFailure, TemporaryFailure
+from remessa.errors import DeliveryError
 from remessa.model import Batch, Message, OutgoingMessage
 from remessa.schedule.planner import Planner
 from remessa.store import Store
@@ -31,6 +33,7 @@ class Dispatcher:
         self.store = store
         self.providers = providers
         self.planner = planner
+        self._failing: dict[str, str] = {}  # provider → the error recorded in the store while it is paused
         self._last_served: dict[str, int] = {}  # provider → batch id served last (for turn-taking)
 
     def step(self, now: float) -> int:
@@ -71,13 +74,15 @@ class Dispatcher:
         ids = [m.id for m in claimed]
         try:
             outcomes = self.providers[provider].send(outgoing)
-        except TemporaryFailure:  # the provider logged it and backs off
-            self.store.release(ids, reason="")
+        except DeliveryError as exc:  # the whole provider failed: it backs off, its rows wait (never rejected)
+            self.store.release(ids)
+            if provider not in self._failing or self._failing[provider] != str(exc):
+                self._failing[provider] = str(exc)
+                self.store.provider_failed(provider, str(exc), now)
             return 0
-        except PermanentFailure as exc:
-            log.error("provider %s: %s; batch %d's chunk rejected", provider, exc, batch.id)
-            self.store.reject(batch.id, ids, f"provider_error: {exc}", now)
-            return len(ids)
+        if provider in self._failing:
+            del self._failing[provider]
+            self.store.provider_ok(provider)
         if len(outcomes) != len(ids):
             log.error("provider %s answered %d outcomes for %d messages", provider, len(outcomes), len(ids))
             self.store.release(ids)

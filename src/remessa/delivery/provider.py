@@ -4,8 +4,8 @@ every retry of the whole provider.
 A provider that is down when the daemon starts (nothing listening, bind refused, a TLS certificate for
 another host) must not stop the daemon: ``send`` opens the channel, and a failure to open is that send's
 failure. A channel that failed to open is discarded and a fresh one is tried once the back-off allows; a
-send that failed as a whole (TemporaryFailure) also pauses the provider by the same back-off, and the first
-call that succeeds resets it.
+send that failed as a whole (temporary or permanent) also pauses the provider by the same back-off, and the
+first call that succeeds resets it. Nothing here rejects a message: a provider's failure is not the row's.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Provider:
     """One configured provider: a Channel that (re)creates and opens its real channel with `make()`."""
 
     def __init__(self, name: str, make: Callable[[], Channel], sink: ReceiptSink,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 backoff: Backoff | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self._make = make
         self._sink = sink
@@ -38,7 +38,7 @@ class Provider:
         self._channel: Channel | None = None
         self._error: DeliveryError | None = None  # the last whole-provider failure, while backing off
         self._retry_at = 0.0
-        self._backoff = Backoff(RETRY_FIRST, RETRY_MAX)
+        self._backoff = backoff or Backoff(RETRY_FIRST, RETRY_MAX)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -68,10 +68,10 @@ class Provider:
         channel = self._connect()
         try:
             outcomes = channel.send(messages)
-        except TemporaryFailure as exc:
+        except DeliveryError as exc:
             with self._lock:
                 pause = self._pause(exc)
-            log.warning("provider %s: %s; retrying in %.0f s", self.name, exc, pause)
+            log.error("provider %s: %s; its batches wait, trying again in %.0f s", self.name, exc, pause)
             raise
         with self._lock:
             if self._error is not None:
@@ -106,7 +106,8 @@ class Provider:
             except DeliveryError as exc:
                 channel.close()
                 pause = self._pause(exc)
-                log.error("provider %s cannot be used: %s; trying again in %.0f s", self.name, exc, pause)
+                log.error("provider %s cannot be used: %s; its batches wait, trying again in %.0f s",
+                          self.name, exc, pause)
                 raise
             if self._error is not None:
                 log.info("provider %s is open again", self.name)

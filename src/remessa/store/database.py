@@ -62,13 +62,21 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (alembic)."""
+    def migrate(self, if_needed: bool = False) -> None:
+        """Bring the schema to the newest revision (alembic); with `if_needed`, only when it is not there
+        already (a read-only command then never takes the write lock)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        if if_needed:
+            with self.reader.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_heads()
+            if set(current) == set(ScriptDirectory.from_config(cfg).get_heads()):
+                return
         with self.write() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

@@ -13,7 +13,6 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy import Connection, text
 
@@ -28,7 +27,7 @@ class InstanceLock:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._file: IO[str] | None = None
+        self._fd: int | None = None  # a raw descriptor: the lock lives exactly as long as it is open
         self._conn: Connection | None = None
 
     def acquire(self) -> None:
@@ -39,29 +38,27 @@ class InstanceLock:
             self._advisory()
 
     def release(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def _flock(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the daemon's life
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
             raise AlreadyRunning(f"another remessa daemon uses the store {self.db.url.database}: {holder}"
                                  f" (lock {path})") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
-        handle.flush()
-        self._file = handle
+        since = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}\n".encode(), 0)
+        self._fd = fd
 
     def _advisory(self) -> None:
         conn = self.db.engine.connect()

@@ -17,10 +17,10 @@ from remessa.store import schema
 from remessa.store.database import Database
 from remessa.store.inbound import record_inbound
 from remessa.store.instance import InstanceLock
-from remessa.store.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt, refuse
+from remessa.store.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt
 from remessa.store.receipts import record_receipts
 from remessa.store.rows import batch_from_row, batch_values, message_from_row
-from remessa.store.schema import batches, blocklist, messages
+from remessa.store.schema import batches, blocklist, messages, provider_state
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ class Store:
         """Claim the store for this daemon until close(); raises AlreadyRunning if another daemon has it."""
         self._instance.acquire()
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision."""
-        self.db.migrate()
+    def migrate(self, if_needed: bool = False) -> None:
+        """Bring the schema to the newest revision (with `if_needed`: only if it is not there yet)."""
+        self.db.migrate(if_needed)
 
     def close(self) -> None:
         self._instance.release()
@@ -178,18 +178,13 @@ class Store:
             apply_outcomes(conn, batch_id, outcomes, max_attempts)
             self._touch_submit(conn, batch_id, now)
 
-    def release(self, message_ids: Sequence[int], reason: str = "") -> None:
-        """Put SUBMITTING messages back in the queue (the provider did not take them)."""
+    def release(self, message_ids: Sequence[int]) -> None:
+        """Put SUBMITTING messages back in the queue (the provider did not take them: the attempt does not
+        count towards max_attempts, and the reason an earlier attempt left, e.g. in_flight_retried, stays)."""
         if message_ids:
             with self.db.write() as conn:
-                conn.execute(SUBMITTING_BY_ID.values(status=Status.QUEUED, reason=reason),
+                conn.execute(SUBMITTING_BY_ID.values(status=Status.QUEUED, attempts=messages.c.attempts - 1),
                              [{"mid": mid} for mid in message_ids])
-
-    def reject(self, batch_id: int, message_ids: Sequence[int], reason: str, now: float) -> None:
-        """SUBMITTING messages the provider would not take (the whole chunk, e.g. bind refused)."""
-        with self.db.write() as conn:
-            refuse(conn, [{"mid": mid, "reason": reason, "code": None, "name": None} for mid in message_ids])
-            self._touch_submit(conn, batch_id, now)
 
     @staticmethod
     def _touch_submit(conn: Connection, batch_id: int, now: float) -> None:
@@ -290,6 +285,30 @@ class Store:
         query = select(blocklist.c.destination).where(blocklist.c.profile == profile)
         with self.db.reader.connect() as conn:
             return {row[0] for row in conn.execute(query)}
+
+    # --- providers -----------------------------------------------------------------------------
+
+    def provider_failed(self, name: str, error: str, now: float) -> None:
+        """Record why provider `name` is paused (kept from the first failure of a run of failures)."""
+        with self.db.write() as conn:
+            known = conn.execute(select(provider_state.c.since).where(provider_state.c.name == name)).first()
+            if known is None:
+                conn.execute(provider_state.insert().values(name=name, error=error, since=now))
+            else:
+                conn.execute(update(provider_state).where(provider_state.c.name == name).values(error=error))
+
+    def provider_ok(self, name: str | None = None) -> None:
+        """Provider `name` (every provider, for None) is no longer paused."""
+        query = provider_state.delete()
+        if name is not None:
+            query = query.where(provider_state.c.name == name)
+        with self.db.write() as conn:
+            conn.execute(query)
+
+    def provider_errors(self) -> dict[str, tuple[str, float]]:
+        """Paused providers: name → (error, since)."""
+        with self.db.reader.connect() as conn:
+            return {name: (error, since) for name, error, since in conn.execute(select(provider_state))}
 
     # --- reading for reports and status ----------------------------------------------------------
 

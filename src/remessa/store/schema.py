@@ -124,6 +124,14 @@ blocklist = Table(
     Column("added_at", Float, nullable=False),
 )
 
+provider_state = Table(  # a row while a provider is paused by a whole-provider failure
+    "provider_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("error", Text, nullable=False),
+    Column("since", Float, nullable=False),
+)
+
 #: Column order of a bulk-inserted message row (see Store.add_messages).
 MESSAGE_INSERT_COLUMNS = (
     "batch_id", "line", "status", "destination", "text", "correlation_id",
