@@ -287,3 +287,15 @@ def test_a_temporary_refusal_is_retried_up_to_max_attempts_then_rejected(db: Sto
     assert row.status == Status.REJECTED
     assert row.reason == "ESME_RSYSERR (refused 3 times; not tried again)"
     assert db.claim(batch_id, 1, 9.0) == []
+
+
+def test_an_invalid_row_keeps_an_over_long_destination_and_correlation_id(db: Store) -> None:
+    batch_id = db.create_batch(profile="default", name="long.txt", provider="sandbox", state=BatchState.QUEUED,
+                               received_at=1.0)
+    destination, correlation = "5511" + "9" * 196, "c" * 300  # both refused by validation, both kept as written
+    db.add_messages(batch_id, [
+        (1, Status.INVALID.value, destination, "oi", correlation, "", "", "raw", "invalid_destination: too long", 0),
+        (2, Status.QUEUED.value, "5511987654321", "oi", "c2", "", "", "raw 2", "", 0),
+    ])
+    rows = list(db.messages(batch_id))
+    assert [(m.destination, m.correlation_id) for m in rows] == [(destination, correlation), ("5511987654321", "c2")]
