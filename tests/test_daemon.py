@@ -226,3 +226,19 @@ def test_whatsapp_path_media_must_be_inside_the_media_folder(
         assert summary["counts"]["DELIVERED"] == 1
     else:
         assert summary["errors"][0]["code"] == "bad_media" and words in summary["errors"][0]["message"]
+
+
+def test_a_file_that_leaves_the_inbox_before_it_is_taken_leaves_nothing_behind(settings: config.Settings) -> None:
+    daemon = Daemon(settings)
+    daemon.start()
+    try:
+        inbox = settings.daemon.spool / "default" / "inbox"
+        assert daemon.intake.take("default", inbox / "gone.txt", time.time()) is None  # deleted after the scan
+        assert daemon.store.batches() == []  # no orphan RECEIVING batch: a re-drop is taken as new
+        drop(settings, "gone.txt", "numero;texto;correlationId(opcional);\n5511987654321;Oi;c1;\nEOF\n")
+        while daemon.step():
+            pass
+        [batch] = daemon.store.batches()
+        assert batch.name == "gone.txt" and batch.error_code == ""
+    finally:
+        daemon.shutdown()

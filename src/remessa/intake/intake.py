@@ -38,24 +38,40 @@ class Intake:
         self.spool = spool
         self.settlement = settlement
 
-    def take(self, profile_name: str, path: Path, now: float) -> int:
-        """Claim one inbox entry and store it; returns the batch id (FAILED batches included)."""
+    def take(self, profile_name: str, path: Path, now: float) -> int | None:
+        """Claim one inbox entry and store it; returns the batch id (FAILED batches included), or None when
+        the entry vanished before it could be taken.
+
+        The file is claimed (renamed into processing/) before its batch is created: a crash between the two
+        leaves a file in processing/ with no batch, which start-up loads (see resume), never a batch without
+        its file.
+        """
         profile = self.settings.profile(profile_name)
-        batch_id = self._new_batch(profile, path.name, now)
-        why = refusal(path)
+        try:
+            why = refusal(path)
+        except FileNotFoundError:
+            log.info("%s left the inbox before it was taken", path.name)
+            return None
         if why is not None:
-            return self._fail(batch_id, path, BatchFileError("not_regular_file", why), now)
-        if self.store.name_taken(profile.name, path.name, exclude=batch_id) and not profile.allow_duplicate_names:
+            return self._refuse(profile, path, BatchFileError("not_regular_file", why), now)
+        if self.store.name_taken(profile.name, path.name) and not profile.allow_duplicate_names:
             error = BatchFileError("duplicate_name", f"a file named {path.name} was already processed")
-            return self._fail(batch_id, path, error, now)
+            return self._refuse(profile, path, error, now)
         try:
             claimed = self.spool.claim(path)
         except FileExistsError:
             error = BatchFileError("duplicate_name", f"a file named {path.name} is already being processed")
-            return self._fail(batch_id, path, error, now)
-        self.store.update_batch(batch_id, final_name="")
-        log.info("batch %d: claimed %s for profile %s", batch_id, path.name, profile.name)
-        return self.load(self.store.batch(batch_id), claimed, now)
+            return self._refuse(profile, path, error, now)
+        except FileNotFoundError:
+            log.info("%s left the inbox before it was taken", path.name)
+            return None
+        batch = self.store.batch(self._new_batch(profile, path.name, now, final_name=""))
+        log.info("batch %d: claimed %s for profile %s", batch.id, path.name, profile.name)
+        return self.load(batch, claimed, now)
+
+    def _refuse(self, profile: ProfileSettings, path: Path, error: BatchFileError, now: float) -> int:
+        """An inbox entry refused as a whole: a FAILED batch, so that it gets its report in error/."""
+        return self._fail(self._new_batch(profile, path.name, now), path, error, now)
 
     def resume(self, profile_name: str, path: Path, now: float) -> int | None:
         """A file found in processing/ at start-up: continue its batch from the store, or load it if the
@@ -150,7 +166,7 @@ class Intake:
         if not target.is_file():
             raise BatchFileError("bad_media", f"{name}: media {location!r} does not exist in the media folder", 2)
 
-    def _new_batch(self, profile: ProfileSettings, name: str, now: float) -> int:
+    def _new_batch(self, profile: ProfileSettings, name: str, now: float, final_name: str | None = None) -> int:
         return self.store.create_batch(
             profile=profile.name,
             name=name,
@@ -160,7 +176,7 @@ class Intake:
             priority=profile.priority,
             in_flight=profile.in_flight,
             zone=zone_name(None, profile.timezone, self.settings.daemon.timezone),  # until the sidecar is read
-            final_name=name,  # until claimed: a refused entry keeps its own name
+            final_name=name if final_name is None else final_name,  # a refused entry keeps its own name
             received_at=now,
         )
 
