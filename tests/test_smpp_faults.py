@@ -176,12 +176,13 @@ def test_an_unbind_from_the_smsc_mid_batch(tmp_path: Path, smsc: Smsc, run_daemo
 
 @pytest.mark.parametrize("policy", ["retry", "unknown"])
 def test_an_smsc_that_stops_answering_mid_batch(tmp_path: Path, smsc: Smsc, run_daemon, policy: str) -> None:
-    settings = smpp_settings(tmp_path, smsc.port, profile={"in_flight": policy}, rate=50.0,
+    settings = smpp_settings(tmp_path, smsc.port, profile={"in_flight": policy}, rate=10.0,
                              response_timeout=0.5)
     running = run_daemon(settings)
-    content, lines = batch(100)
+    content, lines = batch(100)  # 5 s of sending at 2 x 10/s: still going when the test sees the 30th
     drop(settings, content)
     wait_for(lambda: smsc.stats().accepted >= 30, timeout=10)
+    assert smsc.stats().accepted < 100, "the batch was over before the fault: nothing left to be in doubt"
 
     smsc.faults.black_hole = True
     wait_for(lambda: any("no submit_sm_resp" in r for r in reasons(running)), timeout=10)
