@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,30 @@ def test_a_file_that_leaves_the_inbox_before_it_is_taken_leaves_nothing_behind(s
         assert batch.name == "gone.txt" and batch.error_code == ""
     finally:
         daemon.shutdown()
+
+
+def test_run_once_waits_for_the_batches_it_took_not_for_an_earlier_runs(settings: config.Settings) -> None:
+    earlier = Daemon(settings)
+    earlier.start()
+    hour = datetime.now(UTC).hour
+    later_hours = [(hour + 6) % 24]  # a window hours away: this batch waits
+    inbox = settings.daemon.spool / "default" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "next-week.txt.json").write_text(json.dumps({"timeWindow": later_hours, "timeZone": "UTC"}))
+    drop(settings, "next-week.txt", "numero;texto;correlationId(opcional);\n5511987654321;Oi;c1;\nEOF\n")
+    while earlier.step():
+        pass
+    earlier.shutdown()
+
+    drop(settings, "now.txt", "numero;texto;correlationId(opcional);\n5511987654322;Oi;c2;\nEOF\n")
+    once = Daemon(settings)
+    runner = threading.Thread(target=once.run, kwargs={"once": True}, daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    if runner.is_alive():
+        once.stop()
+        runner.join(timeout=20)
+        raise AssertionError("run --once kept waiting for a batch an earlier run left waiting for its window")
+    report_rows = read_report(settings.daemon.spool / "default" / "success" / "now.txt.report.csv")
+    assert [r["status"] for r in report_rows] == ["DELIVERED"]
+    assert (settings.daemon.spool / "default" / "processing" / "next-week.txt").exists()  # still waiting

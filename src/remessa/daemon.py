@@ -50,6 +50,7 @@ class Daemon:
         self.planner = Planner(self.store, wake=self.watcher.wake)
         self.dispatcher = Dispatcher(settings, self.store, self.providers, self.planner)
         self.sink = Sink(settings, self.store, clock)
+        self._taken: set[int] = set()  # batches this run took from an inbox or whose load it resumed
 
     def start(self) -> None:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
@@ -76,7 +77,15 @@ class Daemon:
             self.providers[name] = link
         for profile in self.settings.profiles:
             for path in self.spool.processing(profile):
-                self.intake.resume(profile, path, self.clock())
+                resumed = self.intake.resume(profile, path, self.clock())
+                if resumed is not None:  # a load the last run did not finish: this run's work
+                    self._taken.add(resumed)
+        # what the last run left mid-way and may go on now (sending, or awaiting receipts) is this run's work
+        # too; a batch waiting for a window that is closed now is not (`run --once` does not wait a week)
+        moment = datetime.fromtimestamp(now, UTC)  # the start-up instant: no extra reading of the clock
+        for batch in self.store.batches([BatchState.QUEUED, BatchState.FINISHED]):
+            if batch.state == BatchState.FINISHED or self.planner.plan(batch).allowed(moment):
+                self._taken.add(batch.id)
         self.watcher.start()
         self.planner.start()
         _notify("READY=1")
@@ -103,7 +112,9 @@ class Daemon:
             for path in self.spool.ready(profile):
                 if self.stopping.is_set():
                     return busy
-                self.intake.take(profile, path, self.clock())
+                batch_id = self.intake.take(profile, path, self.clock())
+                if batch_id is not None:
+                    self._taken.add(batch_id)
                 self.planner.touch()
                 busy = True
         deadline = time.monotonic() + BUSY_SLICE
@@ -123,10 +134,13 @@ class Daemon:
         return self.settings.daemon.idle_seconds
 
     def idle(self) -> bool:
-        """Nothing waiting in an inbox and every batch settled (or failed)."""
+        """Nothing waiting in an inbox, and every batch this run took (or found able to go on at start-up)
+        settled or failed; a batch an earlier run left waiting for a closed window does not keep
+        `run --once` going."""
         if any(self.spool.pending(profile) for profile in self.settings.profiles):
             return False
-        return not self.store.batches([BatchState.RECEIVING, BatchState.QUEUED, BatchState.FINISHED])
+        open_ = self.store.batches([BatchState.RECEIVING, BatchState.QUEUED, BatchState.FINISHED])
+        return not any(batch.id in self._taken for batch in open_)
 
     def stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler)."""

@@ -75,7 +75,8 @@ class Intake:
 
     def resume(self, profile_name: str, path: Path, now: float) -> int | None:
         """A file found in processing/ at start-up: continue its batch from the store, or load it if the
-        crash came before anything was stored. Returns the batch id, None if there was nothing to do."""
+        crash came before anything was stored. Returns the batch id of a load it did, None when the rows
+        were already stored (nothing to do here)."""
         try:
             batch = self.store.find_batch(path.name, profile_name)
         except LookupError:

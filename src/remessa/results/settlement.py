@@ -5,6 +5,7 @@ receipt window closes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -87,8 +88,11 @@ class Settlement:
         return deadline
 
     def settle(self, batch: Batch, now: float) -> None:
+        """The final report is written first, then the batch is committed SETTLED: a crash between the two
+        settles it again at start-up, never leaves a settled batch with a stale report."""
+        self.write(dataclasses.replace(self.store.batch(batch.id), state=BatchState.SETTLED, settled_at=now,
+                                       changed_at=now), now)
         self.store.update_batch(batch.id, state=BatchState.SETTLED, settled_at=now, changed_at=now)
-        self.write(self.store.batch(batch.id), now)
         counts = self.store.counts(batch.id)
         delivered = counts.get(Status.DELIVERED, 0)
         log.info(
