@@ -16,6 +16,7 @@ from remessa.channels.smpp.text import measure
 from remessa.config import Settings
 from remessa.errors import BatchFileError
 from remessa.intake.formats import Parsed, open_batch
+from remessa.intake.formats.sidecar import BatchOptions
 from remessa.intake.intake import read_options
 from remessa.intake.timing import timing
 from remessa.intake.validate import Validator
@@ -69,17 +70,17 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
         print(f"# note: {note}")
     for status, n in sorted(statuses.items()):
         print(f"# {status}: {n}")
-    print(_eta_line(settings, args, parsed, statuses[Status.QUEUED]))
+    print(_eta_line(settings, args, options, parsed, statuses[Status.QUEUED]))
     for reason, n in sorted(reasons.items()):
         print(f"#   {reason}: {n}")
     return 0
 
 
-def _eta_line(settings: Settings, args: argparse.Namespace, parsed: Parsed, own: int) -> str:
+def _eta_line(settings: Settings, args: argparse.Namespace, options: BatchOptions, parsed: Parsed, own: int) -> str:
     """The ETA line: the file's own rows, as if it were dropped now with nothing ahead."""
     profile = settings.profile(args.profile)
     now = time.time()
-    when = timing(read_options(args.file), parsed.info.template, profile, settings.daemon.timezone, now)
+    when = timing(options, parsed.info.template, profile, settings.daemon.timezone, now)
     eta = forecast(when, own, 0, settings.rate(profile.provider), now)
     line = (f"# ETA: {eta.local(ZoneInfo(when.zone))} ({own} messages at {eta.rate:g}/s,"
             " if dropped now with nothing ahead)")

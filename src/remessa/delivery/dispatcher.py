@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from remessa.config import Settings, TextCoding
+from remessa.config import ProfileSettings, Settings, TextCoding
 from remessa.delivery.provider import Provider
 from remessa.errors import DeliveryError
 from remessa.model import Batch, Message, OutgoingMessage
@@ -22,6 +22,7 @@ from remessa.schedule.planner import Planner
 from remessa.store import Store
 
 log = logging.getLogger(__name__)
+
 
 class Dispatcher:
     """Moves queued messages to channels; one call of `step` sends at most one chunk per provider."""
@@ -33,7 +34,7 @@ class Dispatcher:
         self.store = store
         self.providers = providers
         self.planner = planner
-        self._failing: dict[str, str] = {}  # provider → the error recorded in the store while it is paused
+        self._recorded: dict[str, str] = {}  # provider → the error written to the store for `remessa status`
         self._last_served: dict[str, int] = {}  # provider → batch id served last (for turn-taking)
 
     def step(self, now: float) -> int:
@@ -76,18 +77,18 @@ class Dispatcher:
             outcomes = self.providers[provider].send(outgoing)
         except DeliveryError as exc:  # the whole provider failed: it backs off, its rows wait (never rejected)
             self.store.release(ids)
-            if provider not in self._failing or self._failing[provider] != str(exc):
-                self._failing[provider] = str(exc)
+            if self._recorded.get(provider) != str(exc):
+                self._recorded[provider] = str(exc)
                 self.store.provider_failed(provider, str(exc), now)
             return 0
-        if provider in self._failing:
-            del self._failing[provider]
+        if self._recorded.pop(provider, None) is not None:
             self.store.provider_ok(provider)
         if len(outcomes) != len(ids):
             log.error("provider %s answered %d outcomes for %d messages", provider, len(outcomes), len(ids))
             self.store.release(ids)
             return 0
-        self.store.record_outcomes(batch.id, outcomes, now, max_attempts=profile.max_attempts if profile else 5)
+        attempts = profile.max_attempts if profile else ProfileSettings.max_attempts
+        self.store.record_outcomes(batch.id, outcomes, now, max_attempts=attempts)
         log.debug("batch %d: handed %d messages to %s", batch.id, len(ids), provider)
         return len(ids)
 

@@ -47,11 +47,6 @@ class Provider:
         """The open channel, if any."""
         return self._channel
 
-    @property
-    def error(self) -> DeliveryError | None:
-        """Why the provider is paused, or None."""
-        return self._error
-
     def ready(self) -> bool:
         """Whether a send may be tried now (not inside a back-off pause)."""
         return self._error is None or self._clock() >= self._retry_at

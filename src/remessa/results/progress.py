@@ -36,10 +36,9 @@ def batch_progress(
         moment = datetime.fromtimestamp(now, UTC)
         plan = plan_of(batch.timing)
         sending = plan.allowed(moment)
-        state = "PAUSED" if batch.paused else ("SENDING" if sending else "WAITING")
         if paused and batch.provider in paused:
             provider_error = f"provider {batch.provider}: {paused[batch.provider][0]}"
-            state = "PAUSED" if batch.paused else "WAITING"
+        state = "PAUSED" if batch.paused else ("SENDING" if sending and not provider_error else "WAITING")
         upcoming = plan.next_allowed(moment)
         opening = local_iso(upcoming.timestamp(), zone) if upcoming else None
         until = plan.open_until(moment) if sending else None
