@@ -67,7 +67,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield store
     if request.param == "postgresql":
         with store.db.engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE receipts, inbound, blocklist, messages, batches RESTART IDENTITY CASCADE")
+            conn.exec_driver_sql("TRUNCATE receipts, inbound, blocklist, message_parts, messages, batches RESTART IDENTITY CASCADE")
     store.close()
 
 
@@ -217,6 +217,21 @@ def test_a_later_parts_receipt_that_came_before_the_submit_answer_still_counts(d
     assert [m.status for m in db.messages(batch_id)] == [Status.SENT]  # two of three parts delivered
     db.record_receipts([_delivered("pt-a", "pt-a")], 5.0)
     assert [m.status for m in db.messages(batch_id)] == [Status.DELIVERED]
+
+
+def test_a_later_parts_receipt_under_its_own_id_matches_after_a_restart(db: Store) -> None:
+    batch_id = _batch(db, 1)
+    (message,) = db.claim(batch_id, 1, 2.0)
+    db.record_outcomes(batch_id, [Accepted(message.id, "Pa-1", parts=3, part_ids=("Pa-1", "Pa-2", "Pa-3"))], 3.0)
+    again = Store(str(db.db.url))  # another process, later: nothing of the channel's memory survives
+    try:
+        # each receipt names only its own part's id, as an SMSC sends them
+        assert again.record_receipts([_delivered("pa-3", "pa-3"), _delivered("pa-2", "pa-2")], 4.0) == 2
+        assert [m.status for m in again.messages(batch_id)] == [Status.SENT]  # part 1 not delivered yet
+        assert again.record_receipts([_delivered("pa-1", "pa-1")], 5.0) == 1
+        assert [m.status for m in again.messages(batch_id)] == [Status.DELIVERED]
+    finally:
+        again.close()
 
 
 def test_a_retry_of_a_message_in_doubt_that_is_refused_is_unknown_not_rejected(db: Store) -> None:

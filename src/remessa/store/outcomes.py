@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from remessa.model import Accepted, InDoubt, Outcome, Rejected, Status
 from remessa.store.receipts import apply_early_receipts
-from remessa.store.schema import batches, messages
+from remessa.store.schema import batches, message_parts, messages
 
 #: an UPDATE of the message whose id is bound as "mid", only while it is SUBMITTING (an outcome never moves
 #: back); run with one parameter set per message
@@ -50,6 +50,10 @@ def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome],
             SUBMITTING_BY_ID.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
             [{"mid": a["mid"], "pid": a["pid"], "parts": a["parts"]} for a in accepted],
         )
+        later = [{"provider_id": pid, "message_id": a["mid"], "part": n}
+                 for a in accepted for n, pid in enumerate(a["ids"][1:], start=2)]
+        if later:  # a later part's receipt names that part's id, perhaps long after a restart
+            conn.execute(message_parts.insert(), later)
         # early receipts are filed under the first part's id, or a later part's when it came first
         apply_early_receipts(conn, batch_id, {i: (a["mid"], a["parts"]) for a in accepted for i in a["ids"]})
     if refused:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa.model import FINAL, RANK, Receipt, Status, status_for_delivered_code, status_for_sent_code
-from remessa.store.schema import batches, messages, receipts
+from remessa.store.schema import batches, message_parts, messages, receipts
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -25,6 +25,12 @@ LOOKUP_CHUNK = 500  # provider ids per IN (...) lookup, well under every databas
 _BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest message wins (assigned last)
     select(messages.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
     .where(messages.c.provider_id.in_(bindparam("pids", expanding=True)))
+    .order_by(messages.c.id)
+)
+_BY_PART_IDS = (  # a later part of a multipart message, by that part's own id
+    select(message_parts.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
+    .join(messages, messages.c.id == message_parts.c.message_id)
+    .where(message_parts.c.provider_id.in_(bindparam("pids", expanding=True)))
     .order_by(messages.c.id)
 )
 _INSERT_RECEIPT = receipts.insert()
@@ -94,11 +100,14 @@ def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> i
 
 
 def _lookup(conn: Connection, pids: set[str]) -> dict[str, _Message]:
-    """The message each provider id names (the newest, should an id have been reused)."""
-    ordered, found = sorted(pids), {}
-    for start in range(0, len(ordered), LOOKUP_CHUNK):
-        for pid, *columns in conn.execute(_BY_PROVIDER_IDS, {"pids": ordered[start:start + LOOKUP_CHUNK]}):
-            found[pid] = _Message(*columns)
+    """The message each provider id names (the newest, should an id have been reused): its first part's
+    id, else the id of one of its later parts."""
+    found: dict[str, _Message] = {}
+    for query in (_BY_PROVIDER_IDS, _BY_PART_IDS):
+        ordered = sorted(pids - set(found))
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            for pid, *columns in conn.execute(query, {"pids": ordered[start:start + LOOKUP_CHUNK]}):
+                found[pid] = _Message(*columns)
     return found
 
 

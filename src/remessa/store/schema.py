@@ -99,6 +99,15 @@ receipts = Table(
     Index("ix_receipts_message_id", "message_id"),
 )
 
+message_parts = Table(  # parts 2..n of a multipart message under their own provider ids
+    "message_parts",
+    metadata,
+    Column("provider_id", String(100), nullable=False),
+    Column("message_id", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("part", Integer, nullable=False),  # 2..n
+    Index("ix_message_parts_provider_id", "provider_id"),
+)
+
 inbound = Table(
     "inbound",
     metadata,

@@ -6,12 +6,11 @@ from, and waits for every outcome; receipts and MO messages from deliver_sm go t
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +35,6 @@ from remessa.model import SENT_CODES, Accepted, Inbound, InDoubt, Outcome, Outgo
 
 log = logging.getLogger(__name__)
 
-REMEMBERED_IDS = 200_000  # provider ids kept to map part ids and correlation ids onto receipts
 #: submit-time statuses that name the same fault as one of the provider's sent codes (so reports agree
 #: whichever channel refused the message).
 PROVIDER_CODES = {0x0B: 202}  # ESME_RINVDSTADR -> 202 INVALID_DESTINATION_NUMBER
@@ -76,8 +74,6 @@ class SmppChannel:
         self._binds: list[Bind] = []
         self._sink: ReceiptSink | None = None
         self._references = smpp_text.References()
-        self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()  # part id -> (first part id, correlation)
-        self._ids_lock = threading.Lock()
         self._work: deque[Job] = deque()  # taken by whichever bind has room: see smpp_bind
         self._state = "new"  # new | open | closed
 
@@ -207,10 +203,8 @@ class SmppChannel:
     def _finish(self, call: _Call, position: int, message: OutgoingMessage, job: Job, kind: str,
                 status: int | None) -> None:
         """Record the outcome of one job (first report wins); called on bind threads and by _wait."""
-        if kind in ("part", "ok"):  # each part's id, as it is acknowledged: its receipt may come first
-            self._remember(job.ids[0], job.ids[-1], message.correlation_id)
-            if kind == "part":
-                return
+        if kind == "part":  # every part's id is stored with the message's outcome (receipts match in the store)
+            return
         where = f"{self.settings.host}:{self.settings.port}"
         if kind == "ok":
             ids = tuple(job.ids)
@@ -256,12 +250,6 @@ class SmppChannel:
         for position, kind in late.items():
             self._finish(call, position, messages[position], jobs[position], kind, None)  # type: ignore[arg-type]
 
-    def _remember(self, first_id: str, part_id: str, correlation_id: str) -> None:
-        with self._ids_lock:
-            self._ids[part_id] = (first_id, correlation_id)
-            while len(self._ids) > REMEMBERED_IDS:
-                self._ids.popitem(last=False)
-
     # --- receiving ----------------------------------------------------------------------------------------
     def _deliver(self, bodies: list[bytes]) -> list[int]:
         """Handle the deliver_sm bodies one bind read together; return their deliver_sm_resp statuses.
@@ -283,7 +271,7 @@ class SmppChannel:
                 continue
             receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now)
             if receipt is not None:
-                receipts.append((n, self._matched(receipt)))
+                receipts.append((n, receipt))
         sink = self._sink
         if receipts and sink is not None:
             try:
@@ -310,18 +298,6 @@ class SmppChannel:
             log.warning("smpp: inbound message not taken (handler raised); the SMSC will redeliver", exc_info=True)
             return ESME_RSYSERR
         return ESME_ROK
-
-    def _matched(self, receipt: Receipt) -> Receipt:
-        """`receipt` under its message's first-part id, with its correlation id, when we sent it."""
-        with self._ids_lock:
-            known = self._ids.get(receipt.provider_id)
-        if known is None:
-            return receipt
-        first, correlation_id = known
-        raw = dict(receipt.raw)
-        if first != receipt.provider_id:
-            raw["part_id"] = receipt.provider_id
-        return dataclasses.replace(receipt, provider_id=first, correlation_id=correlation_id, raw=raw)
 
 
 def inbound_text(short_message: bytes, data_coding: int) -> str:
