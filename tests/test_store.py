@@ -67,7 +67,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield store
     if request.param == "postgresql":
         with store.db.engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE receipts, inbound, blocklist, message_parts, messages, batches RESTART IDENTITY CASCADE")
+            conn.exec_driver_sql("TRUNCATE receipts, inbound, blocklist, message_parts, messages, batches"
+                                 " RESTART IDENTITY CASCADE")
     store.close()
 
 

@@ -16,6 +16,9 @@ from typing import Any, Protocol
 
 from remessa.model import Inbound, Outcome, OutgoingMessage, Receipt
 
+#: Persists outcomes of one send() call; returns once committed, raises if nothing was.
+Report = Callable[[Sequence[Outcome]], None]
+
 
 class ReceiptSink(Protocol):
     """Where every receipt and inbound message goes, whichever transport brought it (SMPP deliver_sm,
@@ -51,8 +54,10 @@ class Channel(Protocol):
         """Connect; from now on receipts (in lists of those read together) and inbound messages go to
         `sink`, which persists them before returning, so the provider is acknowledged only after."""
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
-        """Submit messages; one Outcome per message, in order."""
+    def send(self, messages: Sequence[OutgoingMessage], report: Report | None = None) -> list[Outcome]:
+        """Submit messages; one Outcome per message, in order. Each outcome is handed to `report` (in
+        groups, as they come) before send returns; a channel that holds submissions in a window frees a
+        slot only once `report` has stored its answer."""
 
     def close(self) -> None:
         """Stop taking work, finish what is in flight (bounded), disconnect."""

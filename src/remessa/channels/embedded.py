@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from remessa.channels.base import ReceiptSink
+from remessa.channels.base import ReceiptSink, Report
 from remessa.errors import TemporaryFailure
 from remessa.model import DELIVERED_CODES, SENT_CODES, Accepted, Outcome, OutgoingMessage, Receipt, Rejected
 
@@ -233,8 +233,9 @@ class SandboxChannel:
             self._thread.start()
         log.info("sandbox provider open, state %s", self.state_path)
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
-        """Refuse or accept each message, committed before returning.
+    def send(self, messages: Sequence[OutgoingMessage], report: Report | None = None) -> list[Outcome]:
+        """Refuse or accept each message, committed (here and, through `report`, in the store) before
+        returning.
 
         Raises TemporaryFailure when not open, closed, `down`, or the state file is unusable.
         """
@@ -263,6 +264,8 @@ class SandboxChannel:
             else:
                 outcomes.append(Accepted(message.id, row["provider_id"], parts=1))
                 log.debug("sandbox: message %d accepted as %s", message.id, row["provider_id"])
+        if report is not None:
+            report(outcomes)
         return outcomes
 
     def _throttle(self, count: int) -> None:

@@ -1,23 +1,24 @@
 """The dispatcher: hands due messages to their provider's channel in chunks.
 
-Each chunk is committed SUBMITTING before it goes out and committed again with the provider's answer, so
-that after a crash nothing acknowledged is sent twice and nothing in flight is forgotten (see
-Store.recover_in_flight). Higher-priority batches go first; equal priorities take turns. A provider that fails
-as a whole (unreachable, bind, credentials or TLS refused) is paused by its back-off and its error recorded
-for `remessa status`; its messages go back to the queue, never REJECTED for it (their expiry still applies).
+Each chunk is committed SUBMITTING before it goes out, and each of the provider's answers is committed as it
+arrives (the channel reports them in groups), so that after a crash nothing acknowledged is sent twice and
+nothing in flight is forgotten (see Store.recover_in_flight). Higher-priority batches go first; equal
+priorities take turns. A provider that fails as a whole (unreachable, bind, credentials or TLS refused) is
+paused by its back-off and its error recorded for `remessa status`; its messages go back to the queue, never
+REJECTED for it (their expiry still applies).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remessa.config import ProfileSettings, Settings, TextCoding
 from remessa.delivery.provider import Provider
 from remessa.errors import DeliveryError
-from remessa.model import Batch, Message, OutgoingMessage
+from remessa.model import Batch, Message, Outcome, OutgoingMessage
 from remessa.schedule.planner import Planner
 from remessa.store import Store
 
@@ -73,8 +74,13 @@ class Dispatcher:
         coding = self.settings.text_coding(profile) if profile else None
         outgoing = [_outgoing(m, batch, coding) for m in claimed]
         ids = [m.id for m in claimed]
+        attempts = profile.max_attempts if profile else ProfileSettings.max_attempts
+
+        def report(outcomes: Sequence[Outcome]) -> None:  # each acknowledgement committed as it comes
+            self.store.record_outcomes(batch.id, outcomes, now, max_attempts=attempts)
+
         try:
-            outcomes = self.providers[provider].send(outgoing)
+            outcomes = self.providers[provider].send(outgoing, report)
         except DeliveryError as exc:  # the whole provider failed: it backs off, its rows wait (never rejected)
             self.store.release(ids)
             if self._recorded.get(provider) != str(exc):
@@ -87,8 +93,6 @@ class Dispatcher:
             log.error("provider %s answered %d outcomes for %d messages", provider, len(outcomes), len(ids))
             self.store.release(ids)
             return 0
-        attempts = profile.max_attempts if profile else ProfileSettings.max_attempts
-        self.store.record_outcomes(batch.id, outcomes, now, max_attempts=attempts)
         log.debug("batch %d: handed %d messages to %s", batch.id, len(ids), provider)
         return len(ids)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from remessa.backoff import Backoff
-from remessa.channels.base import Channel, ReceiptSink
+from remessa.channels.base import Channel, ReceiptSink, Report
 from remessa.errors import DeliveryError, TemporaryFailure
 from remessa.model import Outcome, OutgoingMessage
 
@@ -58,11 +58,12 @@ class Provider:
         except DeliveryError:
             pass
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
-        """Send through the open channel (opening it first); a whole-call failure pauses the provider."""
+    def send(self, messages: Sequence[OutgoingMessage], report: Report | None = None) -> list[Outcome]:
+        """Send through the open channel (opening it first), each outcome handed to `report` as it comes;
+        a whole-call failure pauses the provider."""
         channel = self._connect()
         try:
-            outcomes = channel.send(messages)
+            outcomes = channel.send(messages, report)
         except DeliveryError as exc:
             with self._lock:
                 pause = self._pause(exc)

@@ -3,7 +3,10 @@
 smpplib connects and binds; after that this thread frames the stream itself (smpp_wire), reading only when
 select() (or the TLS buffer) says data is there. Binds take jobs from the pool's shared queue when their window
 and rate allow, so a slow or dropped bind leaves its share to the others; a job's parts stay on the bind that
-took it, in order. The deliver_sm PDUs read together are handed over together, persisted, then answered.
+took it, in order. The thread never waits on the database: the deliver_sm PDUs read together are handed
+over together and answered once persisted (on the channel's hand-off thread); an answered submission keeps its
+window slot until its outcome is committed, so what can be in doubt after a crash never exceeds the window.
+Response timeouts are judged after reading what the socket holds.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Job:
     parts: list[bytes]
     done: Callable[[Job, str, int | None], None]  # (job, kind, status): kind ok | part | refused | in_doubt …
     guard: threading.Lock  # held by claim() and by send() when it stops waiting (the call's lock)
+    settle: Callable[[], None] | None = None  # set with an answer: frees its window slot once it is committed
     ids: list[str] = field(default_factory=list)  # message_id of each acknowledged part
     pending: bool = False  # a submit_sm of it is on the wire, unanswered
     abandoned: bool = False  # send() stopped waiting: do not submit it (or its next part)
@@ -84,11 +88,15 @@ class Bind:
     """A bind worker over the pool's `work` queue; `wake()` after adding work, `stop()` winds it down."""
 
     def __init__(self, number: int, config: BindConfig, work: deque[Job],
-                 on_deliver: Callable[[list[bytes]], list[int]]) -> None:
+                 on_deliver: Callable[[list[bytes], Callable[[list[int]], None]], None]) -> None:
         self.number = number
         self.config = config
         self._work = work  # shared by the pool's binds; deque.popleft is atomic
-        self._on_deliver = on_deliver  # deliver_sm bodies -> their deliver_sm_resp statuses, once persisted
+        self._on_deliver = on_deliver  # (deliver_sm bodies, reply): reply(statuses) once they are persisted
+        self._answers: deque[tuple[int, bytes]] = deque()  # (session, deliver_sm_resp PDUs), by other threads
+        self._session_number = 0  # answers made for an earlier connection are dropped
+        self._settled: deque[int] = deque()  # answered slots whose outcome is committed (appended by others)
+        self._unsettled = 0  # answered submissions whose outcome is not committed yet: they hold the window
         self._ready: deque[Job] = deque()  # owned by the thread: next parts and throttled retries first
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
@@ -113,6 +121,11 @@ class Bind:
             self._wake_w.send(b"\0")
         except OSError:  # buffer full (already woken) or closed
             pass
+
+    def settle_one(self) -> None:
+        """An answer this bind read is committed: its window slot is free again (any thread)."""
+        self._settled.append(1)
+        self.wake()
 
     def stop(self, wait: float) -> None:
         """Stop taking work, let outstanding responses arrive (at most `wait` s), unbind, join."""
@@ -173,6 +186,7 @@ class Bind:
         sock: socket.socket = client._socket  # noqa: SLF001 - we read frames ourselves, see module doc
         cfg = self.config
         frames = Frames()
+        self._session_number += 1
         now = time.monotonic()
         last_rx = last_enquire = now
         enquire_seq: int | None = None
@@ -185,11 +199,11 @@ class Bind:
                     if not self._inflight or now >= stop_at:
                         self._unbind(client, sock, frames)
                         return "closed"
+                self._take_back(sock)
                 if now - last_rx > 2 * cfg.enquire_link:
                     raise Dead(f"nothing received for {now - last_rx:.0f} s")
                 if enquire_seq is not None and now - last_enquire > cfg.response_timeout:
                     raise Dead("enquire_link not answered")
-                self._expire(now)
                 if enquire_seq is None and now - last_enquire >= cfg.enquire_link:
                     enquire_seq = client.next_sequence()
                     self._write(sock, header(ENQUIRE_LINK, enquire_seq))
@@ -206,10 +220,26 @@ class Bind:
                     ended = self._handle(sock, received)
                     if ended:
                         return ended
+                self._expire(time.monotonic())  # after reading: an answer that came is never timed out
         except Dead as exc:
             return str(exc)
         except OSError as exc:
             return f"connection error: {exc}"
+
+    def _take_back(self, sock: socket.socket) -> None:
+        """Slots freed and deliver_sm answers made ready by the hand-off thread."""
+        while self._settled:
+            self._unsettled -= self._settled.popleft()
+        answers = []
+        while self._answers:
+            number, answer = self._answers.popleft()
+            if number == self._session_number:  # an answer for a lost connection: the SMSC sends it again
+                answers.append(answer)
+        if answers:
+            self._write(sock, b"".join(answers))
+
+    def _room(self) -> int:
+        return self.config.window - len(self._inflight) - self._unsettled
 
     def _wait_time(self, now: float, last_rx: float, last_enquire: float, enquire_seq: int | None) -> float:
         cfg = self.config
@@ -218,7 +248,7 @@ class Bind:
             due.append(last_enquire + cfg.response_timeout)
         if self._inflight:
             due.append(min(sent for _, sent in self._inflight.values()) + cfg.response_timeout)
-        if (self._ready or self._work) and len(self._inflight) < cfg.window:
+        if (self._ready or self._work) and self._room() > 0:
             due.append(max(self._pacer.ready_at(), self._pause_until))
         if self._stop.is_set():
             due.append(now + 0.05)
@@ -238,7 +268,7 @@ class Bind:
 
     def _submit_ready(self, client: Client, sock: socket.socket, now: float) -> None:
         pacer, out = self._pacer, []
-        while (len(self._inflight) < self.config.window and now >= self._pause_until
+        while (self._room() > 0 and now >= self._pause_until
                and now >= pacer.ready_at()):
             job = self._next_job()
             if job is None:
@@ -311,10 +341,15 @@ class Bind:
                 break
             elif not command & RESP:
                 answers.append(header(GENERIC_NACK, seq, ESME_RINVCMDID))
-        if delivers:  # persisted together before any is acknowledged
-            statuses = self._on_deliver([body for _, body in delivers])
-            answers += [header(DELIVER_SM_RESP, seq, status, b"\0")
-                        for (seq, _), status in zip(delivers, statuses, strict=True)]
+        if delivers:  # persisted together (on the hand-off thread) before any is acknowledged
+            sequences, number = [seq for seq, _ in delivers], self._session_number
+
+            def reply(statuses: list[int]) -> None:
+                self._answers.append((number, b"".join(header(DELIVER_SM_RESP, seq, status, b"\0")
+                                              for seq, status in zip(sequences, statuses, strict=True))))
+                self.wake()
+
+            self._on_deliver([body for _, body in delivers], reply)
         if answers:
             self._write(sock, b"".join(answers))
         return ended
@@ -334,6 +369,7 @@ class Bind:
         self._backoff = self._backoff / 2 if self._backoff > self._first_backoff else 0.0  # recovers
         if status != ESME_ROK or nack:
             job.pending = False
+            self._hold(job)
             job.done(job, "refused", status)
             return
         job.ids.append(body.split(b"\0", 1)[0].decode("ascii", "replace").strip().lower())
@@ -342,7 +378,13 @@ class Bind:
             job.done(job, "part", None)  # its receipts may come before the last part's answer
             self._ready.appendleft(job)  # claim() stops it here if send() gave up meanwhile
         else:
+            self._hold(job)
             job.done(job, "ok", None)
+
+    def _hold(self, job: Job) -> None:
+        """The answer to `job` keeps its window slot until the hand-off thread has committed it."""
+        self._unsettled += 1
+        job.settle = self.settle_one
 
     def _unbind(self, client: Client, sock: socket.socket, frames: Frames) -> None:
         try:

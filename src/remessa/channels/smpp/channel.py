@@ -1,7 +1,9 @@
 """The SMPP 3.4 channel: a pool of transceiver binds (seed 002, "API SMPP"), each its own thread (smpp_bind).
 
 send() encodes and splits each message (smpp_text), puts it on the pool's queue, which every bound bind takes
-from, and waits for every outcome; receipts and MO messages from deliver_sm go to the sink before they are acknowledged.
+from, and waits for every outcome. Each outcome is reported (persisted) as it arrives, on the channel's hand-off
+thread, and send() returns once all are; receipts and MO messages from deliver_sm go to the sink on that thread
+too, and are acknowledged to the SMSC only after. No bind thread waits on the database.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from remessa.channels.base import ReceiptSink
+from remessa.channels.base import ReceiptSink, Report
+from remessa.channels.handoff import Handoff
 from remessa.channels.smpp import text as smpp_text
 from remessa.channels.smpp.bind import Bind, Job
 from remessa.channels.smpp.receipt import RECEIPTED_MESSAGE_ID, is_receipt, receipt_from_deliver, tlv_str
@@ -57,11 +60,18 @@ def _utc_now() -> datetime:
 class _Call:
     """The jobs of one send() call and a condition to wait for their outcomes."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, report: Report | None) -> None:
         self.outcomes: dict[int, Outcome] = {}  # by position in the call
         self.count = count
+        self.report = report
+        self.stored = 0  # outcomes the hand-off thread has persisted
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
+
+    def one_stored(self) -> None:
+        with self.changed:
+            self.stored += 1
+            self.changed.notify_all()
 
 
 class SmppChannel:
@@ -72,7 +82,7 @@ class SmppChannel:
         self.settings = settings
         self._clock = clock
         self._binds: list[Bind] = []
-        self._sink: ReceiptSink | None = None
+        self._handoff: Handoff | None = None
         self._references = smpp_text.References()
         self._work: deque[Job] = deque()  # taken by whichever bind has room: see smpp_bind
         self._state = "new"  # new | open | closed
@@ -86,7 +96,7 @@ class SmppChannel:
         """
         if self._state != "new":
             raise RuntimeError("an SMPP channel is opened once")
-        self._sink = sink
+        self._handoff = Handoff(sink, "smpp")
         self._state = "open"
         config = self._bind_config()
         self._binds = [Bind(n, config, self._work, self._deliver) for n in range(1, self.settings.binds + 1)]
@@ -105,8 +115,9 @@ class SmppChannel:
         log.info("smpp channel open to %s:%d with %d binds", self.settings.host, self.settings.port,
                  len(self._binds))
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
-        """Submit `messages` over the bound binds; one Outcome per message, in order.
+    def send(self, messages: Sequence[OutgoingMessage], report: Report | None = None) -> list[Outcome]:
+        """Submit `messages` over the bound binds; one Outcome per message, in order, each handed to
+        `report` as it arrives (in groups); returns once every outcome is reported.
 
         Raises TemporaryFailure when closed or when no bind is up within response_timeout,
         PermanentFailure when every bind is refused for good.
@@ -116,12 +127,15 @@ class SmppChannel:
         if not messages:
             return []
         self._live_binds()
-        call = _Call(len(messages))
+        call = _Call(len(messages), report)
         jobs = [self._job(message, call, position) for position, message in enumerate(messages)]
         self._work.extend(job for job in jobs if job is not None)
         for bind in self._binds:
             bind.wake()
         self._wait(call, jobs, messages)
+        with call.changed:  # a database that stalls holds us here; the binds stop at their windows
+            while call.stored < call.count:
+                call.changed.wait()
         return [call.outcomes[i] for i in range(len(messages))]
 
     def close(self) -> None:
@@ -138,6 +152,8 @@ class SmppChannel:
         while self._work:
             job = self._work.popleft()
             job.done(job, "not_sent", None)
+        if self._handoff is not None:
+            self._handoff.close(self.settings.response_timeout)
         log.info("smpp channel to %s:%d closed", self.settings.host, self.settings.port)
 
     # --- sending ------------------------------------------------------------------------------------------
@@ -221,17 +237,30 @@ class SmppChannel:
                                           f" {self.settings.response_timeout:g} s")
         else:
             outcome = InDoubt(message.id, f"connection to {where} lost before submit_sm_resp")
+        settle, job.settle = job.settle, None
         with call.changed:
-            if position in call.outcomes:
-                return
-            call.outcomes[position] = outcome
-            job.abandoned = True
-            call.changed.notify_all()
+            first = position not in call.outcomes
+            if first:
+                call.outcomes[position] = outcome
+                job.abandoned = True
+                call.changed.notify_all()
+        if not first:  # decided already (given up on): nothing to store, the slot is free
+            if settle is not None:
+                settle()
+            return
         log.debug("smpp: message %d -> %s", message.id, outcome)
 
+        def stored() -> None:
+            if settle is not None:
+                settle()
+            call.one_stored()
+
+        assert self._handoff is not None
+        self._handoff.outcome(call.report, outcome, stored)
+
     def _wait(self, call: _Call, jobs: list[Job | None], messages: Sequence[OutgoingMessage]) -> None:
-        """Until every message has an outcome, or nothing progressed for response_timeout (plus the time
-        the rate needs for what is queued): then the rest are InDoubt (on the wire) or not submitted."""
+        """Until every message has an outcome, or nothing progressed for response_timeout (while no answer
+        waits for its commit): then the rest are InDoubt (on the wire) or not submitted."""
         patience = self.settings.response_timeout + 1.0
         with call.changed:
             seen, deadline = len(call.outcomes), time.monotonic() + patience
@@ -240,7 +269,8 @@ class SmppChannel:
                 if left <= 0:
                     break
                 call.changed.wait(left)
-                if len(call.outcomes) > seen:
+                # while answers wait for their commit the binds are held by the store, not the provider
+                if len(call.outcomes) > seen or call.stored < len(call.outcomes):
                     seen, deadline = len(call.outcomes), time.monotonic() + patience
         with call.lock:  # decided together with Job.claim: a job either went out or never will
             late = {position: "no_response" if job.started or job.pending else "not_sent"
@@ -251,13 +281,14 @@ class SmppChannel:
             self._finish(call, position, messages[position], jobs[position], kind, None)  # type: ignore[arg-type]
 
     # --- receiving ----------------------------------------------------------------------------------------
-    def _deliver(self, bodies: list[bytes]) -> list[int]:
-        """Handle the deliver_sm bodies one bind read together; return their deliver_sm_resp statuses.
-
-        Receipts go to the sink in one call (one transaction); MO messages one by one.
-        """
+    def _deliver(self, bodies: list[bytes], reply: Callable[[list[int]], None]) -> None:
+        """Hand the deliver_sm bodies one bind read together to the hand-off thread; `reply` gets their
+        deliver_sm_resp statuses once they are persisted (receipts together, MO messages one by one)."""
+        handoff = self._handoff
+        assert handoff is not None
         statuses = [ESME_ROK] * len(bodies)
         receipts: list[tuple[int, Receipt]] = []
+        inbound: list[tuple[int, Inbound]] = []
         now = self._clock()
         for n, body in enumerate(bodies):
             try:
@@ -267,37 +298,40 @@ class SmppChannel:
                 statuses[n] = ESME_RINVCMDLEN
                 continue
             if not is_receipt(pdu.esm_class):
-                statuses[n] = self._inbound(pdu)
+                inbound.append((n, self._inbound(pdu)))
                 continue
             receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now)
             if receipt is not None:
                 receipts.append((n, receipt))
-        sink = self._sink
-        if receipts and sink is not None:
-            try:
-                sink.receipts([receipt for _, receipt in receipts])
-            except Exception:  # the SMSC redelivers them; the bind must go on
-                log.warning("smpp: %d receipts not taken (handler raised); the SMSC will redeliver",
-                            len(receipts), exc_info=True)
-                for n, _ in receipts:
-                    statuses[n] = ESME_RSYSERR
-        return statuses
+        waiting = [bool(receipts) + len(inbound)]  # writes to hear back from before replying
+        lock = threading.Lock()
 
-    def _inbound(self, pdu: Deliver) -> int:
-        """An MO message: handed to the sink (persisted) before it is acknowledged."""
+        def heard(positions: list[int], stored: bool) -> None:
+            for n in positions:
+                if not stored:  # the SMSC redelivers it
+                    statuses[n] = ESME_RSYSERR
+            with lock:
+                waiting[0] -= 1
+                last = waiting[0] == 0
+            if last:
+                reply(statuses)
+
+        if not waiting[0]:
+            reply(statuses)
+            return
+        if receipts:
+            positions = [n for n, _ in receipts]
+            handoff.receipts([r for _, r in receipts], lambda stored: heard(positions, stored))
+        for n, message in inbound:
+            handoff.inbound(message, lambda stored, n=n: heard([n], stored))  # type: ignore[misc]
+
+    def _inbound(self, pdu: Deliver) -> Inbound:
+        """An MO message, to be persisted before it is acknowledged."""
         replied = tlv_str(pdu.tlvs.get(RECEIPTED_MESSAGE_ID)).lower()
-        message = Inbound(
+        return Inbound(
             source=pdu.source, destination=pdu.destination, text=inbound_text(pdu.short_message, pdu.data_coding),
             at=self._clock(), message_id=replied, raw={"data_coding": pdu.data_coding, "esm_class": pdu.esm_class},
         )
-        sink = self._sink
-        try:
-            if sink is not None:
-                sink.inbound(message)
-        except Exception:  # the SMSC redelivers it; the bind must go on
-            log.warning("smpp: inbound message not taken (handler raised); the SMSC will redeliver", exc_info=True)
-            return ESME_RSYSERR
-        return ESME_ROK
 
 
 def inbound_text(short_message: bytes, data_coding: int) -> str:
