@@ -5,6 +5,8 @@
 //   SMSC_UNDELIVERABLE regexp: accepted, then receipted UNDELIV (104) instead of DELIVRD (4)
 //   SMSC_TLS_CERT, SMSC_TLS_KEY            PEM files: serve SMPP over TLS
 //   SMSC_SENT_DELAY_MS, SMSC_DELIVERED_DELAY_MS, SMSC_REDELIVER_MS   receipt timing
+//   SMSC_LOG           file: one JSON line {"id", "destination"} per submit_sm acknowledged, written before
+//                      the submit_sm_resp goes out (so it counts what the SMSC took, whatever the client saw)
 // Listens on 127.0.0.1, port 0; stdout is JSON lines: first {"port": N}, then one line of counters for each
 // "stats" line read on stdin. Exits when stdin closes, so it never outlives the test that started it.
 'use strict';
@@ -22,6 +24,7 @@ const undeliverable = env.SMSC_UNDELIVERABLE ? new RegExp(env.SMSC_UNDELIVERABLE
 const sentDelay = Number(env.SMSC_SENT_DELAY_MS || 20);
 const deliveredDelay = Number(env.SMSC_DELIVERED_DELAY_MS || 50);
 const redeliverAfter = Number(env.SMSC_REDELIVER_MS || 100);
+const acknowledged = env.SMSC_LOG ? fs.openSync(env.SMSC_LOG, 'a') : null;
 
 // The provider's vendor TLVs (seed 002): sent / delivered status code and name, as C strings of digits/words.
 smpp.addTLV('sent_status_code', {id: 0x1403, type: smpp.types.tlv.cstring});
@@ -73,12 +76,24 @@ function deliverNext(message) {
     ` submit date:${smppTime(message.submitted)} done date:${smppTime(message.done[stat])}` +
     ` stat:${stat} err:${String(err).padStart(3, '0')} text:`;
   stats.deliver_sm_sent += 1;
+  const attempt = message.attempt = (message.attempt || 0) + 1;
+  // an answer that never comes (the client died mid-read) is a refusal too: sent again, as an SMSC does
+  const unanswered = setTimeout(() => {
+    if (message.attempt === attempt) {
+      message.attempt += 1;
+      deliverNext(message);
+    }
+  }, redeliverAfter * 5);
   const sent = message.session.deliver_sm({
     source_addr_ton: 1, source_addr_npi: 1, source_addr: message.handset,
     dest_addr_ton: 5, dest_addr_npi: 0, destination_addr: message.sender,
     esm_class: 0x04, short_message: Buffer.from(text, 'ascii'),
     receipted_message_id: message.id, message_state: state, ...vendor,
   }, (resp) => {
+    clearTimeout(unanswered);
+    if (message.attempt !== attempt) {
+      return;  // given up on already, and sent again
+    }
     if (resp.command_status === 0) {
       stats.deliver_sm_acked += 1;
       message.pending.shift();
@@ -117,6 +132,9 @@ function serve(session) {
     } else {
       stats.accepted += 1;
       const messageId = crypto.randomUUID();
+      if (acknowledged !== null) {
+        fs.writeSync(acknowledged, JSON.stringify({id: messageId, destination: pdu.destination_addr}) + '\n');
+      }
       session.send(pdu.response({message_id: messageId}));
       if (pdu.registered_delivery & 0x01) {
         startReceipts(session, pdu, messageId);
