@@ -173,6 +173,25 @@ def test_part_file_is_taken_only_once_renamed(running: Daemon, settings: config.
     assert json.loads(success.read_text())["counts"]["DELIVERED"] == 2
 
 
+def test_a_file_renamed_in_from_outside_the_inbox_is_taken_without_settling(make_config, tmp_path: Path) -> None:
+    settings = config.load(make_config(daemon={"settle_seconds": 3600.0}))  # a file left to settle waits an hour
+    settings.daemon.spool.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(settings)
+    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    thread.start()
+    try:
+        inbox = settings.daemon.spool / "default" / "inbox"
+        wait_for(lambda: daemon.watcher.observer.is_alive() and inbox.is_dir())
+        outside = tmp_path / "lote.txt"  # written elsewhere on the same filesystem, then renamed in
+        outside.write_text(SMS, encoding="utf-8")
+        os.rename(outside, inbox / "lote.txt")
+        success = settings.daemon.spool / "default" / "success" / "lote.txt.summary.json"
+        wait_for(success.exists)  # the rename told it was complete: no settle interval
+    finally:
+        daemon.stop()
+        thread.join(timeout=30)
+
+
 def test_file_written_slowly_in_place_is_taken_whole(running: Daemon, settings: config.Settings) -> None:
     inbox = settings.daemon.spool / "default" / "inbox"
     lines = [f"55119876{n:05d};mensagem {n};c{n};\n" for n in range(20)]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +194,21 @@ class _Handler(FileSystemEventHandler):
         if event.is_directory:
             return
         if event.event_type == "moved":
-            self.events.put(("moved", Path(os.fsdecode(event.dest_path))))
+            if event.dest_path:  # not a move out of the inbox
+                self.events.put(("moved", Path(os.fsdecode(event.dest_path))))
         elif event.event_type in ("created", "modified", "closed"):
             self.events.put(("changed", Path(os.fsdecode(event.src_path))))
+
+
+def _observer() -> BaseObserver:
+    """inotify with full move events where there is inotify: a file renamed in from outside the inbox is then
+    a move (taken at once), not a creation (left to settle); elsewhere the platform's observer."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+
+        return InotifyObserver(generate_full_events=True)
+    except (ImportError, OSError):
+        return Observer()
 
 
 class Watcher:
@@ -204,7 +217,7 @@ class Watcher:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
         self.events: queue.Queue[tuple[str, Path]] = queue.Queue()
-        self.observer = Observer()
+        self.observer = _observer()
         self.observer.name = "spool-watcher"
         self.observer.daemon = True
 

@@ -1,8 +1,8 @@
 """The hand-off: what a channel's I/O threads learn (answers to submissions, receipts, MO messages) is
-persisted by one thread of the channel, so an I/O thread never waits on the database.
+persisted by the channel's writer threads, so an I/O thread never waits on the database.
 
-Everything queued while a write runs goes in the next write: the outcomes of one send() call are reported
-together (one transaction), then all queued receipts in one ReceiptSink call. Each item's ``then`` runs on
+Everything queued while a write runs goes in the next write: the queued outcomes of one send() call are
+reported together (one transaction), all queued receipts in one ReceiptSink call. Each item's ``then`` runs on
 this thread once its write is over, and is how a bind learns it may answer a deliver_sm (the receipt is
 stored) or reuse a window slot (the acknowledgement is stored): at any instant only what is on the wire, or
 answered and not yet committed within the window, can be in doubt after a crash. An outcome that cannot be
@@ -42,58 +42,85 @@ class _Inbound:
     then: Callable[[bool], None]  # (stored)
 
 
-class Handoff:
-    """One thread that persists, in order of arrival, what I/O threads hand it."""
+Item = _Outcome | _Receipts | _Inbound
 
-    def __init__(self, sink: ReceiptSink, name: str) -> None:
-        self._sink = sink
+
+class _Lane:
+    """A queue and the one thread that writes what it holds, in groups: all that is queued at once."""
+
+    def __init__(self, name: str, write: Callable[[list[Item]], None]) -> None:
+        self._write = write
         self._changed = threading.Condition()
-        self._queue: list[_Outcome | _Receipts | _Inbound] = []
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"{name}-handoff", daemon=True)
+        self._queue: list[Item] = []
+        self.closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def outcome(self, report: Report | None, outcome: Outcome, then: Callable[[], None]) -> None:
-        """Persist `outcome` with `report` (None: nothing to persist), then call `then()`."""
-        self._put(_Outcome(report, outcome, then))
-
-    def receipts(self, receipts: Sequence[Receipt], then: Callable[[bool], None]) -> None:
-        """Persist receipts read together, then call `then(stored)`."""
-        self._put(_Receipts(receipts, then))
-
-    def inbound(self, message: Inbound, then: Callable[[bool], None]) -> None:
-        """Persist an MO message, then call `then(stored)`."""
-        self._put(_Inbound(message, then))
-
-    def close(self, timeout: float) -> None:
-        """Write what is queued (at most `timeout` s more for a failing write), then stop the thread."""
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-        self._thread.join(timeout + 1.0)
-
-    def _put(self, item: _Outcome | _Receipts | _Inbound) -> None:
+    def put(self, item: Item) -> None:
         with self._changed:
             self._queue.append(item)
             self._changed.notify_all()
-            late = self._closed and not self._thread.is_alive()
+            late = self.closed and not self._thread.is_alive()
         if late:  # handed over after close: written here, so that whoever waits hears back
             self._write(self._take(block=False))
+
+    def wait_closed(self, seconds: float) -> bool:
+        """Sleep `seconds` unless closed meanwhile; returns whether closed."""
+        with self._changed:
+            if not self.closed:
+                self._changed.wait(seconds)
+            return self.closed
+
+    def close(self, timeout: float) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+        self._thread.join(timeout + 1.0)
 
     def _run(self) -> None:
         while items := self._take(block=True):
             self._write(items)
 
-    def _take(self, block: bool) -> list[_Outcome | _Receipts | _Inbound]:
+    def _take(self, block: bool) -> list[Item]:
         with self._changed:
-            while block and not self._queue and not self._closed:
+            while block and not self._queue and not self.closed:
                 self._changed.wait()
             items, self._queue = self._queue, []
             return items
 
-    def _write(self, items: list[_Outcome | _Receipts | _Inbound]) -> None:
+
+class Handoff:
+    """Persists what I/O threads hand it: answers on one thread, receipts and MO messages on another (a
+    window slot never waits behind a large group of receipts; a receipt stored before its answer is matched
+    when the answer is)."""
+
+    def __init__(self, sink: ReceiptSink, name: str) -> None:
+        self._sink = sink
+        self._answers = _Lane(f"{name}-answers", self._write_answers)
+        self._receipts = _Lane(f"{name}-receipts", self._write_receipts)
+
+    def outcome(self, report: Report | None, outcome: Outcome, then: Callable[[], None]) -> None:
+        """Persist `outcome` with `report` (None: nothing to persist), then call `then()`."""
+        self._answers.put(_Outcome(report, outcome, then))
+
+    def receipts(self, receipts: Sequence[Receipt], then: Callable[[bool], None]) -> None:
+        """Persist receipts read together, then call `then(stored)`."""
+        self._receipts.put(_Receipts(receipts, then))
+
+    def inbound(self, message: Inbound, then: Callable[[bool], None]) -> None:
+        """Persist an MO message, then call `then(stored)`."""
+        self._receipts.put(_Inbound(message, then))
+
+    def close(self, timeout: float) -> None:
+        """Write what is queued (at most `timeout` s more for a failing write), then stop the threads."""
+        self._answers.close(timeout)
+        self._receipts.close(timeout)
+
+    def _write_answers(self, items: list[Item]) -> None:
         self._outcomes([i for i in items if isinstance(i, _Outcome)])
-        self._receipts([i for i in items if isinstance(i, _Receipts)])
+
+    def _write_receipts(self, items: list[Item]) -> None:
+        self._store_receipts([i for i in items if isinstance(i, _Receipts)])
         for item in items:
             if isinstance(item, _Inbound):
                 self._inbound(item)
@@ -118,14 +145,12 @@ class Handoff:
             except Exception:  # the database is down or stalled: the slots stay taken, the binds wait
                 pause = backoff.failed()
                 log.exception("%d outcomes not stored; trying again in %.1f s", len(outcomes), pause)
-            with self._changed:
-                if self._closed:
-                    log.error("%d outcomes never stored: their messages are judged in doubt at the next start",
-                              len(outcomes))
-                    return
-                self._changed.wait(pause)
+            if self._answers.wait_closed(pause):
+                log.error("%d outcomes never stored: their messages are judged in doubt at the next start",
+                          len(outcomes))
+                return
 
-    def _receipts(self, items: list[_Receipts]) -> None:
+    def _store_receipts(self, items: list[_Receipts]) -> None:
         if not items:
             return
         stored = True

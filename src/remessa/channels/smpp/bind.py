@@ -100,6 +100,7 @@ class Bind:
         self._ready: deque[Job] = deque()  # owned by the thread: next parts and throttled retries first
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
+        self._woken = False  # a wake-up byte is on its way: no need for another
         self._stop = threading.Event()
         self.bound = threading.Event()
         self.attempted = threading.Event()  # set after the first connection attempt, whatever its result
@@ -117,6 +118,9 @@ class Bind:
         self._thread.start()
 
     def wake(self) -> None:
+        if self._woken:  # one byte is enough until the thread has seen it (a syscall per answer was not)
+            return
+        self._woken = True
         try:
             self._wake_w.send(b"\0")
         except OSError:  # buffer full (already woken) or closed
@@ -294,6 +298,7 @@ class Bind:
         if not pending:
             readable, _, _ = select.select([sock, self._wake_r], [], [], wait)
             if self._wake_r in readable:
+                self._woken = False  # before draining: a wake-up after this sends a byte again
                 self._wake_r.recv(4096)
             if sock not in readable:
                 return []
