@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,6 +191,31 @@ def test_a_file_renamed_in_from_outside_the_inbox_is_taken_without_settling(make
     finally:
         daemon.stop()
         thread.join(timeout=30)
+
+
+def test_an_unexpected_error_while_sending_pauses_the_provider_and_the_daemon_goes_on(
+        make_config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from remessa.channels.embedded import SandboxChannel
+
+    real, failures = SandboxChannel.send, []
+
+    def send_once_broken(self: SandboxChannel, messages: Any, report: Any = None) -> Any:
+        if not failures:
+            failures.append(len(messages))
+            raise RuntimeError("a bug in a channel")
+        return real(self, messages, report)
+
+    monkeypatch.setattr(SandboxChannel, "send", send_once_broken)
+    settings = config.load(make_config(profiles={"default": {"chunk_size": 2}}))
+    drop(settings, "lote.txt", SMS)
+    with caplog.at_level("ERROR"):
+        run_once(settings)
+    assert failures == [2]
+    assert "a bug in a channel" in caplog.text and "Traceback" in caplog.text
+    rows = read_report(settings.daemon.spool / "default" / "success" / "lote.txt.report.csv")
+    assert [r["status"] for r in rows] == ["DELIVERED", "DELIVERED", "INVALID", "REJECTED", "UNDELIVERED"]
+    # the chunk the bug hit was sent again after the pause, and says so
+    assert all(r["reason"].startswith("in_flight_retried: unexpected error while sending") for r in rows[:2])
 
 
 def test_file_written_slowly_in_place_is_taken_whole(running: Daemon, settings: config.Settings) -> None:

@@ -96,7 +96,11 @@ class Daemon:
         self.start()
         try:
             while not self.stopping.is_set():
-                busy = self.step()
+                try:
+                    busy = self.step()
+                except Exception:  # loop boundary: logged with its traceback; the next turn tries again
+                    log.exception("unexpected error in the daemon's loop; it goes on")
+                    busy = False
                 _notify("WATCHDOG=1")
                 if once and not busy and self.idle():
                     break

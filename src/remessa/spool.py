@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import stat
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,19 +185,46 @@ class Spool:
         return sorted(p for p in folder.iterdir() if eligible(p.name)) if folder.exists() else []
 
 
+class _Events:
+    """What the observer saw since the loop last looked, coalesced: the paths moved in and whether anything
+    happened at all. However many events come while the loop is busy, this stays one flag and a set."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._moved: set[Path] = set()
+        self._pending = False
+
+    def put(self, moved: Path | None = None) -> None:
+        with self._changed:
+            if moved is not None:
+                self._moved.add(moved)
+            self._pending = True
+            self._changed.notify_all()
+
+    def take(self, timeout: float) -> set[Path] | None:
+        """The moved-in paths once something happened (waiting at most `timeout` s), else None."""
+        with self._changed:
+            if not self._pending:
+                self._changed.wait(timeout)
+            if not self._pending:
+                return None
+            moved, self._moved, self._pending = self._moved, set(), False
+            return moved
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, events: queue.Queue[tuple[str, Path]]) -> None:
+    def __init__(self, events: _Events) -> None:
         self.events = events
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        # Runs on the observer thread: only enqueue.
+        # Runs on the observer thread: only records.
         if event.is_directory:
             return
         if event.event_type == "moved":
             if event.dest_path:  # not a move out of the inbox
-                self.events.put(("moved", Path(os.fsdecode(event.dest_path))))
+                self.events.put(Path(os.fsdecode(event.dest_path)))
         elif event.event_type in ("created", "modified", "closed"):
-            self.events.put(("changed", Path(os.fsdecode(event.src_path))))
+            self.events.put()
 
 
 def _observer() -> BaseObserver:
@@ -216,7 +243,7 @@ class Watcher:
 
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
-        self.events: queue.Queue[tuple[str, Path]] = queue.Queue()
+        self.events = _Events()
         self.observer = _observer()
         self.observer.name = "spool-watcher"
         self.observer.daemon = True
@@ -234,20 +261,15 @@ class Watcher:
 
     def wake(self) -> None:
         """Wake the loop now (safe from any thread)."""
-        self.events.put(("wake", Path()))
+        self.events.put()
 
-    def wait(self, timeout: float) -> int:
-        """Block until an event arrives or `timeout` passes; hand moves to the spool. Returns events seen."""
-        seen = 0
-        try:
-            kind, path = self.events.get(timeout=timeout)
-        except queue.Empty:
-            return 0
-        while True:
-            seen += 1
-            if kind == "moved" and self.spool.profile_of(path) is not None:
+    def wait(self, timeout: float) -> bool:
+        """Block until something happened or `timeout` passes; hand moves to the spool. Returns whether
+        anything happened."""
+        moved = self.events.take(timeout)
+        if moved is None:
+            return False
+        for path in moved:
+            if self.spool.profile_of(path) is not None:
                 self.spool.moved_in(path)
-            try:
-                kind, path = self.events.get_nowait()
-            except queue.Empty:
-                return seen
+        return True

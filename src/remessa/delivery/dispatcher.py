@@ -5,7 +5,8 @@ arrives (the channel reports them in groups), so that after a crash nothing ackn
 nothing in flight is forgotten (see Store.recover_in_flight). Higher-priority batches go first; equal
 priorities take turns. A provider that fails as a whole (unreachable, bind, credentials or TLS refused) is
 paused by its back-off and its error recorded for `remessa status`; its messages go back to the queue, never
-REJECTED for it (their expiry still applies).
+REJECTED for it (their expiry still applies). An unexpected error (a bug) is logged with its traceback and
+pauses that provider the same way; its messages without an answer follow the batch's in_flight policy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from remessa.config import ProfileSettings, Settings, TextCoding
 from remessa.delivery.provider import Provider
 from remessa.errors import DeliveryError
-from remessa.model import Batch, Message, Outcome, OutgoingMessage
+from remessa.model import Batch, InDoubt, Message, Outcome, OutgoingMessage
 from remessa.schedule.planner import Planner
 from remessa.store import Store
 
@@ -51,7 +52,12 @@ class Dispatcher:
             if provider not in self.providers or not self.providers[provider].ready():
                 continue
             batch = self._choose(provider, batches)
-            handed += self._send_chunk(provider, batch, now)
+            try:
+                handed += self._send_chunk(provider, batch, now)
+            except Exception as exc:  # loop boundary: a bug pauses this provider, the daemon goes on
+                pause = self.providers[provider].fault(exc)
+                log.exception("provider %s: unexpected error while sending batch %d; paused %.0f s",
+                              provider, batch.id, pause)
         if handed:
             self.planner.touch()
         return handed
@@ -87,6 +93,10 @@ class Dispatcher:
                 self._recorded[provider] = str(exc)
                 self.store.provider_failed(provider, str(exc), now)
             return 0
+        except Exception as exc:  # some may be on the wire: those without an answer follow in_flight
+            why = f"unexpected error while sending ({exc!r})"
+            self.store.record_outcomes(batch.id, [InDoubt(i, why) for i in ids], now, max_attempts=attempts)
+            raise
         if self._recorded.pop(provider, None) is not None:
             self.store.provider_ok(provider)
         if len(outcomes) != len(ids):

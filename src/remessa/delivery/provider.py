@@ -76,6 +76,11 @@ class Provider:
             self._backoff.succeeded()
         return outcomes
 
+    def fault(self, error: BaseException) -> float:
+        """Pause after an unexpected error (a bug, not the provider's answer); returns the pause in seconds."""
+        with self._lock:
+            return self._pause(TemporaryFailure(f"unexpected error: {error!r}"))
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
