@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from remessa.channels.smpp.receipt import (
     receipt_from_deliver,
     tlv_int,
 )
+from remessa.channels.smpp.settings import SmppSettings
 from remessa.model import Receipt, Status, status_for_delivered_code, status_for_sent_code
 from remessa.store.receipts import id_variants
 
@@ -326,3 +328,17 @@ def test_receipt_dates_read_as_strptime_reads_them(digits: str) -> None:
     except ValueError:
         expected = None
     assert parse_receipt_date(digits) == expected
+
+
+def test_receipt_dates_are_read_on_the_smscs_clock() -> None:
+    sao_paulo = ZoneInfo("America/Sao_Paulo")  # UTC-3, no summer time since 2019
+    assert parse_receipt_date("2612021000", sao_paulo) == datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
+    assert parse_receipt_date("2612021000") == datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # seed 002: UTC
+    text = b"id:abc sub:001 dlvrd:001 submit date:2612020959 done date:2612021000 stat:DELIVRD err:000 text:"
+    receipt = receipt_from_deliver(0x04, text, {}, datetime(2026, 12, 2, 13, 1, tzinfo=UTC), sao_paulo)
+    assert receipt is not None and receipt.at == datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
+
+
+def test_an_unknown_receipt_time_zone_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="receipt_time_zone: unknown time zone 'America/Sao_Pablo'"):
+        SmppSettings(receipt_time_zone="America/Sao_Pablo")

@@ -81,6 +81,7 @@ class SmppChannel:
                  clock: Callable[[], datetime] = _utc_now) -> None:
         self.settings = settings
         self._clock = clock
+        self._zone = settings.zone()  # of the dates in receipt texts
         self._binds: list[Bind] = []
         self._handoff: Handoff | None = None
         self._references = smpp_text.References()
@@ -300,7 +301,7 @@ class SmppChannel:
             if not is_receipt(pdu.esm_class):
                 inbound.append((n, self._inbound(pdu)))
                 continue
-            receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now)
+            receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now, self._zone)
             if receipt is not None:
                 receipts.append((n, receipt))
         waiting = [bool(receipts) + len(inbound)]  # writes to hear back from before replying

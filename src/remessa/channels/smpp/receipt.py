@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from remessa.model import DELIVERED_CODES, SENT_CODES, Receipt
@@ -107,11 +107,9 @@ def _lenient_fields(source: str) -> dict[str, str]:
     return fields
 
 
-def parse_receipt_date(value: str) -> datetime | None:
-    """A receipt date `YYMMDDhhmm`, `YYMMDDhhmmss` or `YYYYMMDDhhmmss` as an aware UTC datetime, else None.
-
-    UTC because the provider's servers run in UTC (seed 002, "Server Timezone UTC").
-    """
+def parse_receipt_date(value: str, zone: tzinfo = UTC) -> datetime | None:
+    """A receipt date `YYMMDDhhmm`, `YYMMDDhhmmss` or `YYYYMMDDhhmmss`, read on the SMSC's clock in `zone`
+    (UTC by default: seed 002's servers run in UTC), as an aware UTC datetime; else None."""
     digits = value.strip()
     if not digits.isascii() or not digits.isdigit() or len(digits) not in (10, 12, 14):
         return None
@@ -122,8 +120,9 @@ def parse_receipt_date(value: str) -> datetime | None:
         if year > 2068:
             year -= 100
     try:
-        return datetime(year, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6:8]),
-                        int(digits[8:10] or 0), tzinfo=UTC)
+        local = datetime(year, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6:8]),
+                         int(digits[8:10] or 0), tzinfo=zone)
+        return local.astimezone(UTC)
     except ValueError:
         return None
 
@@ -198,14 +197,15 @@ def _code_and_name(code: int | None, name: str, names: dict[int, str]) -> tuple[
 
 
 def receipt_from_deliver(
-    esm_class: int, short_message: bytes, tlvs: dict[int, Any], now: datetime
+    esm_class: int, short_message: bytes, tlvs: dict[int, Any], now: datetime, zone: tzinfo = UTC
 ) -> Receipt | None:
     """The Receipt a deliver_sm carries, or None when there is nothing to record.
 
     None for a mobile-originated message, a receipt without any id, and a receipt with no status change
     (ENROUTE, an unknown stat word, garbage). The receipted_message_id TLV wins over the text's id; the
     provider's TLVs 0x1403–0x1406 win over codes derived from stat/err, field by field; the text's stat wins
-    over message_state, which is used only when the text has no stat. `at` is the done date (UTC) or `now`.
+    over message_state, which is used only when the text has no stat. `at` is the done date (read in `zone`,
+the SMSC's clock) or `now`.
     """
     if not is_receipt(esm_class):
         return None
@@ -242,7 +242,7 @@ def receipt_from_deliver(
         log.debug("receipt for %s with no status change (stat %r)", provider_id, stat)
         return None
 
-    done = parse_receipt_date(fields.get("done_date", ""))
+    done = parse_receipt_date(fields.get("done_date", ""), zone)
     return Receipt(
         provider_id=provider_id,
         at=done or now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from remessa.channels.smpp import text as smpp_text
 
@@ -37,6 +38,7 @@ class SmppSettings:
     registered_delivery: bool = True
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
+    receipt_time_zone: str = "UTC"  # the SMSC's clock in a receipt text's dates (seed 002: "Server Timezone UTC")
     allow_short_timers: bool = False  # tests only: lift the provider's 30-59 s enquire_link range
 
     def __post_init__(self) -> None:
@@ -54,6 +56,14 @@ class SmppSettings:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.validity_hours <= 99 * 24:
             raise ValueError("validity_hours must be between 0 and 2376")
+        self.zone()  # raises for an unknown zone
+
+    def zone(self) -> ZoneInfo:
+        """The zone of the dates in receipt texts (they carry no offset)."""
+        try:
+            return ZoneInfo(self.receipt_time_zone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"receipt_time_zone: unknown time zone {self.receipt_time_zone!r}") from None
 
     def source(self) -> tuple[int, int]:
         """(TON, NPI) of source_addr: as configured, else 5/0 (alphanumeric) or 1/1 (international)."""
