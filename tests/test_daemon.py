@@ -76,6 +76,16 @@ def test_sms_file_ends_in_success_with_a_line_per_row(settings: config.Settings)
     assert not list((settings.daemon.spool / "default" / "processing").iterdir())
 
 
+def test_the_retry_file_is_written_as_the_input_was_windows_1252_with_crlf(settings: config.Settings) -> None:
+    drop(settings, "lote.txt", SMS.replace("\n", "\r\n").encode("cp1252"))  # a spreadsheet export on Windows
+    run_once(settings)
+    retry = (settings.daemon.spool / "default" / "success" / "lote.txt.retry.txt").read_bytes()
+    assert retry == (
+        "numero;texto;correlationId(opcional);\r\n2312312;número errado;x;\r\n"
+        "5511987650202;recusada pelo provedor;;\r\n5511987650104;não entregue;;\r\nEOF\r\n"
+    ).encode("cp1252")
+
+
 def test_csv_template_rows_are_rendered(make_config) -> None:
     settings = config.load(make_config(profiles={"default": {"message_text": "Olá {nome}, código {codigo}"}}))
     drop(settings, "lista.csv", "telefone,nome,codigo\n11987654321,Ana,123\n11987654322,,124\n")

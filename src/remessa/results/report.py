@@ -79,20 +79,22 @@ def write(store: Store, batch: Batch, folder: Path, zone: ZoneInfo) -> Path:
 
 
 def _write_retry(store: Store, batch: Batch, path: Path) -> None:
-    """The rows that did not go out or failed, in the input's own format, ready to fix and drop back in."""
+    """The rows that did not go out or failed, in the input's own format, encoding and line ending, ready
+    to fix and drop back in."""
     failed: Iterator[Message] = store.messages(batch.id, statuses=[s.value for s in RETRYABLE])
     first = next(failed, None)
     if first is None:
         path.unlink(missing_ok=True)
         return
-    with _atomic(path) as out:
+    end = str(batch.info.get("newline") or "\n")
+    with _atomic(path, batch.encoding or "utf-8") as out:  # as the input was written, BOM included
         for line in batch.info.get("preamble", []):
-            out.write(line + "\n")
-        out.write(first.raw + "\n")
+            out.write(line + end)
+        out.write(first.raw + end)
         for message in failed:
-            out.write(message.raw + "\n")
+            out.write(message.raw + end)
         for line in batch.info.get("trailer", []):
-            out.write(line + "\n")
+            out.write(line + end)
 
 
 class ReportCsv:
@@ -122,14 +124,15 @@ class ReportCsv:
 class _atomic:
     """Open `path` for writing through a temporary file (unique, beside it) renamed over it on success."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, encoding: str = "utf-8") -> None:
         self.path = path
+        self.encoding = encoding
 
     def __enter__(self) -> TextIO:
         # a name of its own, so that two writers (the daemon, `remessa report`) never share a temporary file
         self.tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides the mode
-        self.file = open(fd, "w", encoding="utf-8", newline="")
+        self.file = open(fd, "w", encoding=self.encoding, errors="replace", newline="")
         return self.file
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

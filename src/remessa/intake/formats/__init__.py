@@ -81,6 +81,7 @@ class FileInfo:
     columns: tuple[str, ...] = ()
     template: WhatsAppTemplate | None = None
     notes: tuple[str, ...] = field(default=())  # e.g. "read as Windows-1252: not valid UTF-8"
+    newline: str = "\n"  # the file's line ending: NAME.retry.txt is written with it (and in its encoding)
 
 
 @dataclass(frozen=True)

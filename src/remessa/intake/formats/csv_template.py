@@ -137,6 +137,7 @@ def parse(source: Source, message_text: str) -> tuple[FileInfo, Iterator[Row]]:
     info = FileInfo(
         format="csv",
         encoding=source.encoding,
+        newline=source.newline,
         separator=separator,
         preamble=(raw,),
         columns=tuple(columns),

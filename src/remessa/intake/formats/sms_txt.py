@@ -44,6 +44,7 @@ def parse(source: Source, message_text: str) -> tuple[FileInfo, Iterator[Row]]:
     info = FileInfo(
         format="sms_txt",
         encoding=source.encoding,
+        newline=source.newline,
         separator=";",
         preamble=(header[1],) if header else (),
         trailer=("EOF",),

@@ -26,6 +26,7 @@ class Source:
     path: Path
     encoding: str  # utf-8 | utf-8-sig | cp1252
     notes: tuple[str, ...] = ()
+    newline: str = "\n"  # the line ending the file is written with (its first), for files written back
 
     @property
     def name(self) -> str:
@@ -94,13 +95,23 @@ def sniff(path: Path) -> Source:
             if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 raise BatchFileError("unreadable", f"{name}: UTF-16 text is not supported; save it as UTF-8")
             bom = head.startswith(codecs.BOM_UTF8)
+            newline = _newline(head)
             if _is_utf8(data, head, name):
-                return Source(path, "utf-8-sig" if bom else "utf-8")
+                return Source(path, "utf-8-sig" if bom else "utf-8", newline=newline)
             data.seek(0)
             _check_cp1252(data, name)
     except OSError as exc:
         raise BatchFileError("unreadable", f"{name}: cannot be read: {exc.strerror or exc}") from exc
-    return Source(path, "cp1252", (FALLBACK_NOTE,))
+    return Source(path, "cp1252", (FALLBACK_NOTE,), newline)
+
+
+def _newline(head: bytes) -> str:
+    """The first line ending in `head`: CRLF, CR or LF (LF when there is none)."""
+    end = head.find(b"\n")
+    cr = head.find(b"\r")
+    if cr >= 0 and (end < 0 or cr < end):
+        return "\r\n" if head[cr + 1:cr + 2] == b"\n" else "\r"
+    return "\n"
 
 
 def _is_utf8(data: BinaryIO, head: bytes, name: str) -> bool:

@@ -64,6 +64,7 @@ def parse(source: Source, message_text: str) -> tuple[FileInfo, Iterator[Row]]:
     info = FileInfo(
         format="whatsapp",
         encoding=source.encoding,
+        newline=source.newline,
         kind="whatsapp",
         separator=";",
         preamble=header.preamble,
