@@ -86,6 +86,21 @@ def test_the_retry_file_is_written_as_the_input_was_windows_1252_with_crlf(setti
     ).encode("cp1252")
 
 
+def test_a_sidecar_that_comes_after_its_file_is_moved_to_error_with_a_warning(
+        settings: config.Settings, caplog: pytest.LogCaptureFixture) -> None:
+    drop(settings, "lote.txt", SMS)
+    run_once(settings)
+    inbox = settings.daemon.spool / "default" / "inbox"
+    (inbox / "lote.txt.json").write_text('{"priority": 5}', encoding="utf-8")  # too late: the file is done
+    (inbox / "depois.txt.json").write_text('{"priority": 5}', encoding="utf-8")  # its file has not come yet
+    with caplog.at_level("WARNING"):
+        run_once(settings)
+    late = settings.daemon.spool / "default" / "error" / "lote.txt.json"
+    assert late.read_text(encoding="utf-8") == '{"priority": 5}'
+    assert not (inbox / "lote.txt.json").exists() and (inbox / "depois.txt.json").exists()
+    assert "came after its file lote.txt was taken, so its options were not applied" in caplog.text
+
+
 def test_csv_template_rows_are_rendered(make_config) -> None:
     settings = config.load(make_config(profiles={"default": {"message_text": "Olá {nome}, código {codigo}"}}))
     drop(settings, "lista.csv", "telefone,nome,codigo\n11987654321,Ana,123\n11987654322,,124\n")

@@ -113,6 +113,9 @@ class Daemon:
         """One turn of the loop; returns whether anything was done."""
         busy = False
         for profile in self.settings.profiles:
+            for sidecar, moved in self.spool.late_sidecars(profile):
+                log.warning("%s: came after its file %s was taken, so its options were not applied; moved to %s",
+                            sidecar, sidecar.name.removesuffix(".json"), moved)
             for path in self.spool.ready(profile):
                 if self.stopping.is_set():
                     return busy

@@ -167,6 +167,34 @@ class Spool:
         stem, dot, ext = name.rpartition(".")
         return f"{stem}.batch{batch_id}.{ext}" if dot and stem else f"{name}.batch{batch_id}"
 
+    def late_sidecars(self, profile: str) -> list[tuple[Path, Path]]:
+        """Move to error/ every sidecar in the inbox whose batch file was taken before it came (the file is
+        in processing/, success/ or error/ already): its options can no longer apply. Returns (sidecar,
+        where it went); a sidecar whose file has not come yet stays and waits for it."""
+        inbox = self.folder(profile, "inbox")
+        try:
+            with os.scandir(inbox) as entries:
+                names = [e.name for e in entries if e.name.endswith(SIDECAR_SUFFIX) and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+        moved: list[tuple[Path, Path]] = []
+        for name in names:
+            batch = name.removesuffix(SIDECAR_SUFFIX)
+            if (inbox / batch).exists() or not any(
+                    (self.folder(profile, folder) / batch).exists() for folder in ("processing", "success", "error")):
+                continue
+            target = self.folder(profile, "error") / name
+            number = 1
+            while target.exists():
+                number += 1
+                target = self.folder(profile, "error") / f"{batch}.late{number}{SIDECAR_SUFFIX}"
+            try:
+                os.rename(inbox / name, target)
+            except FileNotFoundError:  # taken away meanwhile
+                continue
+            moved.append((inbox / name, target))
+        return moved
+
     def pending(self, profile: str) -> bool:
         """Whether the inbox holds anything that may become a batch."""
         try:
