@@ -14,6 +14,7 @@ import pytest
 
 from conftest import read_report, wait_for
 from remessa import config
+from remessa.cli import main
 from remessa.daemon import Daemon
 
 SMS = """numero;texto;correlationId(opcional);
@@ -99,6 +100,18 @@ def test_a_sidecar_that_comes_after_its_file_is_moved_to_error_with_a_warning(
     assert late.read_text(encoding="utf-8") == '{"priority": 5}'
     assert not (inbox / "lote.txt.json").exists() and (inbox / "depois.txt.json").exists()
     assert "came after its file lote.txt was taken, so its options were not applied" in caplog.text
+
+
+def test_retention_deletes_old_messages_and_leaves_the_report_alone(settings: config.Settings, capsys) -> None:
+    drop(settings, "lote.txt", SMS)
+    run_once(settings)
+    report = settings.daemon.spool / "default" / "success" / "lote.txt.report.csv"
+    written = report.read_bytes()
+    later = time.time() + (settings.daemon.retention_days + 1) * 86400
+    Daemon(settings, clock=lambda: later).run(once=True)  # started again 91 days on
+    assert main(["--config", str(settings.source), "report", "lote.txt"]) == 1
+    assert "its messages were deleted after daemon.retention_days" in capsys.readouterr().err
+    assert report.read_bytes() == written  # the report written at the end stays as it was
 
 
 def test_csv_template_rows_are_rendered(make_config) -> None:
@@ -259,7 +272,6 @@ def test_file_written_slowly_in_place_is_taken_whole(running: Daemon, settings: 
 
 
 def test_status_and_report_commands(settings: config.Settings, capsys) -> None:
-    from remessa.cli import main
 
     drop(settings, "3486.20261123.01.txt", SMS)
     run_once(settings)

@@ -315,3 +315,21 @@ def test_an_invalid_row_keeps_an_over_long_destination_and_correlation_id(db: St
     ])
     rows = list(db.messages(batch_id))
     assert [(m.destination, m.correlation_id) for m in rows] == [(destination, correlation), ("5511987654321", "c2")]
+
+
+def test_retention_deletes_what_settled_long_ago_and_keeps_the_batch_row(db: Store) -> None:
+    old, recent = _batch(db, 2, "old.txt"), _batch(db, 1, "recent.txt")
+    for batch_id, settled in ((old, 1000.0), (recent, 2500.0)):
+        claimed = db.claim(batch_id, 5, 2.0)
+        db.record_outcomes(batch_id, [Accepted(m.id, f"p{batch_id}-{m.id}", parts=2,
+                                               part_ids=(f"p{batch_id}-{m.id}", f"q{batch_id}-{m.id}"))
+                                      for m in claimed], 3.0)
+        db.record_receipts([_delivered(f"p{batch_id}-{m.id}", f"p{batch_id}-{m.id}") for m in claimed], 4.0)
+        db.update_batch(batch_id, state=BatchState.SETTLED, settled_at=settled)
+
+    assert db.prune(before=2000.0, now=3000.0) == {old: 2}
+    assert list(db.messages(old)) == [] and len(list(db.messages(recent))) == 1
+    assert db.batch(old).pruned_at == 3000.0 and db.batch(recent).pruned_at is None
+    assert db.name_taken("default", "old.txt")  # a re-drop of the name is still recognised
+    assert db.record_receipts([_delivered(f"q{old}-1", f"q{old}-1")], 5.0) == 0  # its part ids went too
+    assert db.prune(before=2000.0, now=3100.0) == {}  # once

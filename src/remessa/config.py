@@ -37,6 +37,7 @@ class DaemonSettings:
     poll_seconds: float = 0.5  # wait of the main loop while batches await receipts or files settle
     idle_seconds: float = 5.0  # wait when nothing is in flight (also the period of the inbox re-scan)
     media_dir: str = ""  # where WhatsApp PATH media must resolve
+    retention_days: float = 90.0  # a settled batch's messages and receipts are deleted after this (0: never)
 
     @property
     def database_url(self) -> str:
@@ -154,6 +155,8 @@ def parse(data: Mapping[str, Any], source: Path | None) -> Settings:
     daemon = build(DaemonSettings, _table(data, "daemon", where, problems), where, "daemon", problems)
     if daemon.timezone:
         _check_zone(daemon.timezone, where, "daemon.timezone", problems)
+    if daemon.retention_days < 0:
+        problems.append(f"{where}: daemon.retention_days: must be 0 (keep for ever) or more")
 
     providers: dict[str, ProviderSettings] = {}
     raw_providers = _table(data, "providers", where, problems) or {"sandbox": {"type": "sandbox"}}

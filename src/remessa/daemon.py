@@ -31,6 +31,7 @@ from remessa.store import Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]  # UTC epoch seconds
+PRUNE_EVERY = 3600.0  # seconds between looks for batches past daemon.retention_days
 BUSY_SLICE = 0.5  # seconds of sending before the loop looks at the inboxes again
 
 
@@ -50,6 +51,7 @@ class Daemon:
         self.planner = Planner(self.store, wake=self.watcher.wake)
         self.dispatcher = Dispatcher(settings, self.store, self.providers, self.planner)
         self.sink = Sink(settings, self.store, clock)
+        self._prune_at = 0.0  # monotonic instant of the next look for batches past retention_days
         self._taken: set[int] = set()  # batches this run took from an inbox or whose load it resumed
 
     def start(self) -> None:
@@ -59,6 +61,7 @@ class Daemon:
         self.store.provider_ok()  # a provider paused in an earlier run is judged afresh
         self.spool.ensure()
         now = self.clock()
+        self._prune(now)
         for batch_id, (policy, count) in self.store.recover_in_flight(now).items():
             log.warning("batch %d: %d messages were in flight at the last stop; policy %s", batch_id, count, policy)
         used = {p.provider for p in self.settings.profiles.values()}
@@ -130,7 +133,20 @@ class Daemon:
             if time.monotonic() >= deadline:
                 break
         self.settlement.tick(self.clock())
+        self._prune()
         return busy
+
+    def _prune(self, now: float | None = None) -> None:
+        """At start-up and then hourly, delete what retention_days no longer keeps (the reports on disk
+        stay)."""
+        days = self.settings.daemon.retention_days
+        if not days or (now is None and time.monotonic() < self._prune_at):
+            return
+        self._prune_at = time.monotonic() + PRUNE_EVERY
+        now = self.clock() if now is None else now
+        for batch_id, count in self.store.prune(now - days * 86400, now).items():
+            log.info("batch %d: settled over %g days ago; its %d messages and their receipts deleted"
+                     " (its reports stay)", batch_id, days, count)
 
     def _wait(self) -> float:
         """How long the loop may sleep: briefly while receipts or settling files are expected, long

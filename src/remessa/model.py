@@ -216,6 +216,7 @@ class Batch:
     finished_at: float | None
     settled_at: float | None
     changed_at: float | None
+    pruned_at: float | None = None  # messages and receipts deleted by retention; its reports stay
 
     @property
     def timing(self) -> Timing:

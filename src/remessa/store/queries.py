@@ -19,6 +19,7 @@ from remessa.store.inbound import record_inbound
 from remessa.store.instance import InstanceLock
 from remessa.store.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt
 from remessa.store.receipts import record_receipts
+from remessa.store.retention import prunable, prune
 from remessa.store.rows import batch_from_row, batch_values, message_from_row
 from remessa.store.schema import batches, blocklist, message_parts, messages, provider_state
 
@@ -239,6 +240,17 @@ class Store:
         )
         with self.db.reader.connect() as conn:
             return tuple(conn.execute(query).one())
+
+    def prune(self, before: float, now: float, limit: int = 20) -> dict[int, int]:
+        """Delete the messages and receipts of up to `limit` batches settled before `before`, one
+        transaction per batch (a long prune never holds the write lock for long); returns {batch: count}."""
+        with self.db.reader.connect() as conn:
+            candidates = prunable(conn, before, limit)
+        done: dict[int, int] = {}
+        for batch_id in candidates:
+            with self.db.write() as conn:
+                done[batch_id] = prune(conn, batch_id, now)
+        return done
 
     def recover_in_flight(self, now: float) -> dict[int, tuple[str, int]]:
         """After a crash: apply each batch's in_flight policy to messages left SUBMITTING.

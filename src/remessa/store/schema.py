@@ -44,6 +44,7 @@ batches = Table(
     Column("finished_at", Float),
     Column("settled_at", Float),
     Column("changed_at", Float),  # last change that the written report does not show yet
+    Column("pruned_at", Float),  # its messages and receipts deleted (daemon.retention_days); reports stay
     Index("ix_batches_profile_name", "profile", "name"),
     Index("ix_batches_state", "state"),
 )
