@@ -6,14 +6,15 @@ reported together (one transaction), all queued receipts in one ReceiptSink call
 this thread once its write is over, and is how a bind learns it may answer a deliver_sm (the receipt is
 stored) or reuse a window slot (the acknowledgement is stored): at any instant only what is on the wire, or
 answered and not yet committed within the window, can be in doubt after a crash. An outcome that cannot be
-written (the database is down) is tried again, with back-off, until it is or the channel closes: the slots
-stay taken meanwhile, so the binds stop submitting and go on reading and answering.
+written (the database is down) is tried again, with back-off, until it is, the channel closes or GIVE_UP
+passes: the slots stay taken meanwhile, so the binds stop submitting and go on reading and answering.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from remessa.channels.base import ReceiptSink, Report
 from remessa.model import Inbound, Outcome, Receipt
 
 log = logging.getLogger(__name__)
+
+GIVE_UP = 120.0  # seconds of failing writes after which outcomes are given up on (not a stall: a fault)
 
 @dataclass(frozen=True)
 class _Outcome:
@@ -137,7 +140,7 @@ class Handoff:
                 item.then()
 
     def _persist(self, report: Report, outcomes: list[Outcome]) -> None:
-        backoff = Backoff(0.1, 5.0)
+        backoff, give_up = Backoff(0.1, 5.0), time.monotonic() + GIVE_UP
         while True:
             try:
                 report(outcomes)
@@ -145,7 +148,8 @@ class Handoff:
             except Exception:  # the database is down or stalled: the slots stay taken, the binds wait
                 pause = backoff.failed()
                 log.exception("%d outcomes not stored; trying again in %.1f s", len(outcomes), pause)
-            if self._answers.wait_closed(pause):
+            if self._answers.wait_closed(pause) or time.monotonic() > give_up:
+                # their messages stay SUBMITTING: the next start applies the batch's in_flight policy
                 log.error("%d outcomes never stored: their messages are judged in doubt at the next start",
                           len(outcomes))
                 return
