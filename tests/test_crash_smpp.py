@@ -3,7 +3,8 @@ package, which logs every submit_sm it acknowledges before answering it).
 
 A 10,000-row file goes to the SMSC over 2 binds x window 10 with receipts on; `remessa run` is killed with
 SIGKILL at random instants (during intake, sending, receipts, the final move) and started again, 20 times;
-a last `remessa run --once` finishes the batch. Then: every input row is in the report exactly once, in a final
+a last `remessa run --once` finishes the batch (on SQLite, and on PostgreSQL, whose advisory lock a killed
+daemon must not keep). Then: every input row is in the report exactly once, in a final
 status; after each kill at most binds x window acknowledgements were not yet committed (each answer is
 committed as it arrives, and holds its window slot until then); with in_flight = "unknown" no destination
 was acknowledged twice; with "retry" every destination acknowledged twice says in_flight_retried.
@@ -15,7 +16,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,9 +23,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from conftest import read_report, write_config
 from node_smsc import NodeSmsc
+from test_store import postgres_url  # noqa: F401 - the throwaway PostgreSQL cluster
 
 ROWS = 10_000
 KILLS = 20
@@ -39,18 +41,23 @@ def _acknowledged(log: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in lines if line.endswith("}")]
 
 
-def _committed_ids(database: Path) -> set[str]:
-    if not database.exists():
+def _committed_ids(url: str) -> set[str]:
+    """The provider ids the store has committed (read as another process would)."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT provider_id FROM messages WHERE provider_id IS NOT NULL")
+            return {row[0] for row in rows}
+    except sqlalchemy.exc.DatabaseError:  # killed before the schema existed
         return set()
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-        try:
-            return {row[0] for row in db.execute("SELECT provider_id FROM messages WHERE provider_id IS NOT NULL")}
-        except sqlite3.OperationalError:  # killed before the schema existed
-            return set()
+    finally:
+        engine.dispose()
 
 
-@pytest.mark.parametrize("policy", ["retry", "unknown"])
-def test_sigkill_at_random_instants_against_the_npm_smsc(tmp_path: Path, policy: str) -> None:
+@pytest.mark.parametrize(("policy", "database"), [("retry", "sqlite"), ("unknown", "sqlite"),
+                                                  ("retry", "postgresql")])
+def test_sigkill_at_random_instants_against_the_npm_smsc(tmp_path: Path, policy: str, database: str,
+                                                         request: pytest.FixtureRequest) -> None:
     seed = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
     chance = random.Random(seed)
     log = tmp_path / "acknowledged.jsonl"
@@ -58,8 +65,11 @@ def test_sigkill_at_random_instants_against_the_npm_smsc(tmp_path: Path, policy:
                     SMSC_DELIVERED_DELAY_MS="50", SMSC_REDELIVER_MS="200", SMSC_LOG=str(log))
     try:
         spool = tmp_path / "spool"
+        url = (str(request.getfixturevalue("postgres_url")) if database == "postgresql"
+               else f"sqlite:///{spool / 'remessa.sqlite'}")
         path = write_config(tmp_path / "remessa.toml", {
-            "daemon": {"spool": str(spool), "settle_seconds": 0.2, "poll_seconds": 0.05, "idle_seconds": 0.5},
+            "daemon": {"spool": str(spool), "settle_seconds": 0.2, "poll_seconds": 0.05, "idle_seconds": 0.5,
+                       "database": url},
             "providers.smsc": {"type": "smpp", "host": "127.0.0.1", "port": smsc.port, "system_id": "remessa",
                                "password": "secret", "source_addr": "Loja", "binds": BINDS, "window": WINDOW,
                                "rate": 250.0, "enquire_link": 5.0, "response_timeout": 2.0,
@@ -74,7 +84,6 @@ def test_sigkill_at_random_instants_against_the_npm_smsc(tmp_path: Path, policy:
         os.rename(inbox / ".lote.txt.tmp", inbox / "lote.txt")
 
         command = [sys.executable, "-m", "remessa.cli", "--config", str(path), "--log-level", "WARNING", "run"]
-        database = spool / "remessa.sqlite"
         uncommitted_before: set[str] = set()
         mid_sending = 0  # kills that came after the first acknowledgement and before the last
         for kill in range(KILLS):
@@ -84,7 +93,7 @@ def test_sigkill_at_random_instants_against_the_npm_smsc(tmp_path: Path, policy:
             assert daemon.wait(timeout=10) == -signal.SIGKILL, f"seed {seed}: run {kill} ended by itself"
             acked = {entry["id"] for entry in _acknowledged(log)}
             mid_sending += 0 < len({entry["destination"] for entry in _acknowledged(log)}) < ROWS
-            uncommitted = acked - _committed_ids(database)
+            uncommitted = acked - _committed_ids(url)
             new = uncommitted - uncommitted_before
             assert len(new) <= BINDS * WINDOW, f"seed {seed}, kill {kill}: {len(new)} acknowledgements lost"
             uncommitted_before = uncommitted
