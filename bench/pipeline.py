@@ -92,7 +92,8 @@ class Daemon:
         self.process.wait(timeout=60)
 
 
-def wait_accepted(sim: Simulator, count: int, timeout: float) -> dict[str, Any]:
+def wait_accepted(sim: Simulator, count: int, timeout: float, every: float = 0.2) -> dict[str, Any]:
+    """Poll the simulator (each poll costs it a pass over every message it holds) until `count` accepted."""
     deadline = time.monotonic() + timeout
     while True:
         stats = sim.stats()
@@ -100,7 +101,7 @@ def wait_accepted(sim: Simulator, count: int, timeout: float) -> dict[str, Any]:
             return stats
         if time.monotonic() > deadline:
             raise SystemExit(f"only {stats['accepted']} of {count} accepted in {timeout:.0f} s")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def channel_alone(port: int, rows: int) -> float:
@@ -162,7 +163,7 @@ def memory(total: int, rows: int) -> None:
         try:
             for n in range(0, total, rows):
                 daemon.drop(f"m{n}.txt", n, rows)
-                wait_accepted(sim, n + rows, timeout=rows / 200 + 60)
+                wait_accepted(sim, n + rows, timeout=rows / 50 + 60, every=2.0)
                 samples.append((n + rows, daemon.rss()))
         finally:
             daemon.stop()
