@@ -6,7 +6,7 @@ within binds x window. Against the SMSC simulator on a real socket."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -41,9 +41,9 @@ def _sms(count: int) -> list[OutgoingMessage]:
     return [OutgoingMessage(id=i, batch_id=1, destination=f"55119{i:08d}", text=f"m {i}") for i in range(count)]
 
 
-def _in_background(target: object) -> tuple[threading.Thread, list[object]]:
-    result: list[object] = []
-    thread = threading.Thread(target=lambda: result.append(target()), daemon=True)  # type: ignore[operator]
+def _in_background(target: Callable[[], list[Outcome]]) -> tuple[threading.Thread, list[list[Outcome]]]:
+    result: list[list[Outcome]] = []
+    thread = threading.Thread(target=lambda: result.append(target()), daemon=True)
     thread.start()
     return thread, result
 

@@ -133,17 +133,17 @@ class Daemon:
             if time.monotonic() >= deadline:
                 break
         self.settlement.tick(self.clock())
-        self._prune()
+        if self.settings.daemon.retention_days and time.monotonic() >= self._prune_at:
+            self._prune(self.clock())
         return busy
 
-    def _prune(self, now: float | None = None) -> None:
+    def _prune(self, now: float) -> None:
         """At start-up and then hourly, delete what retention_days no longer keeps (the reports on disk
         stay)."""
-        days = self.settings.daemon.retention_days
-        if not days or (now is None and time.monotonic() < self._prune_at):
-            return
         self._prune_at = time.monotonic() + PRUNE_EVERY
-        now = self.clock() if now is None else now
+        days = self.settings.daemon.retention_days
+        if not days:
+            return
         for batch_id, count in self.store.prune(now - days * 86400, now).items():
             log.info("batch %d: settled over %g days ago; its %d messages and their receipts deleted"
                      " (its reports stay)", batch_id, days, count)

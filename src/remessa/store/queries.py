@@ -19,9 +19,9 @@ from remessa.store.inbound import record_inbound
 from remessa.store.instance import InstanceLock
 from remessa.store.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt
 from remessa.store.receipts import record_receipts
-from remessa.store.retention import prunable, prune
+from remessa.store.retention import delete_messages, prunable, prune
 from remessa.store.rows import batch_from_row, batch_values, message_from_row
-from remessa.store.schema import batches, blocklist, message_parts, messages, provider_state
+from remessa.store.schema import batches, blocklist, messages, provider_state
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,7 @@ class Store:
 
     def discard_messages(self, batch_id: int) -> None:
         with self.db.write() as conn:
-            ids = select(messages.c.id).where(messages.c.batch_id == batch_id).scalar_subquery()
-            conn.execute(message_parts.delete().where(message_parts.c.message_id.in_(ids)))
-            conn.execute(messages.delete().where(messages.c.batch_id == batch_id))
+            delete_messages(conn, batch_id)
             conn.execute(update(batches).where(batches.c.id == batch_id).values(rows=0, last_line=0))
 
     # --- dispatch ------------------------------------------------------------------------------

@@ -23,12 +23,18 @@ def prunable(conn: Connection, before: float, limit: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
-def prune(conn: Connection, batch_id: int, now: float) -> int:
-    """Delete one batch's messages and what hangs from them; returns how many messages went."""
+def delete_messages(conn: Connection, batch_id: int) -> int:
+    """Delete one batch's messages and what hangs from them (part ids, receipts; MO messages are kept,
+    unlinked); returns how many messages went."""
     ids = select(messages.c.id).where(messages.c.batch_id == batch_id).scalar_subquery()
     conn.execute(update(inbound).where(inbound.c.message_id.in_(ids)).values(message_id=None))
     conn.execute(receipts.delete().where(receipts.c.message_id.in_(ids)))
     conn.execute(message_parts.delete().where(message_parts.c.message_id.in_(ids)))
-    deleted = conn.execute(messages.delete().where(messages.c.batch_id == batch_id)).rowcount
+    return int(conn.execute(messages.delete().where(messages.c.batch_id == batch_id)).rowcount or 0)
+
+
+def prune(conn: Connection, batch_id: int, now: float) -> int:
+    """Delete a settled batch's messages and mark it pruned; returns how many messages went."""
+    deleted = delete_messages(conn, batch_id)
     conn.execute(update(batches).where(batches.c.id == batch_id).values(pruned_at=now))
-    return int(deleted or 0)
+    return deleted

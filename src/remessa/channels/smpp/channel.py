@@ -8,6 +8,7 @@ too, and are acknowledged to the SMSC only after. No bind thread waits on the da
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 import threading
@@ -72,6 +73,27 @@ class _Call:
         with self.changed:
             self.stored += 1
             self.changed.notify_all()
+
+
+class _Answer:
+    """The deliver_sm_resp statuses of PDUs read together, replied once every write they wait for is over."""
+
+    def __init__(self, statuses: list[int], writes: int, reply: Callable[[list[int]], None]) -> None:
+        self._statuses, self._writes, self._reply = statuses, writes, reply
+        self._lock = threading.Lock()
+        if not writes:
+            reply(statuses)
+
+    def heard(self, positions: list[int], stored: bool) -> None:
+        """The write of the PDUs at `positions` is over; a refused one asks the SMSC to send it again."""
+        with self._lock:
+            for n in positions:
+                if not stored:
+                    self._statuses[n] = ESME_RSYSERR
+            self._writes -= 1
+            last = self._writes == 0
+        if last:
+            self._reply(self._statuses)
 
 
 class SmppChannel:
@@ -304,27 +326,12 @@ class SmppChannel:
             receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now, self._zone)
             if receipt is not None:
                 receipts.append((n, receipt))
-        waiting = [bool(receipts) + len(inbound)]  # writes to hear back from before replying
-        lock = threading.Lock()
-
-        def heard(positions: list[int], stored: bool) -> None:
-            for n in positions:
-                if not stored:  # the SMSC redelivers it
-                    statuses[n] = ESME_RSYSERR
-            with lock:
-                waiting[0] -= 1
-                last = waiting[0] == 0
-            if last:
-                reply(statuses)
-
-        if not waiting[0]:
-            reply(statuses)
-            return
+        answer = _Answer(statuses, bool(receipts) + len(inbound), reply)
         if receipts:
             positions = [n for n, _ in receipts]
-            handoff.receipts([r for _, r in receipts], lambda stored: heard(positions, stored))
+            handoff.receipts([r for _, r in receipts], lambda stored: answer.heard(positions, stored))
         for n, message in inbound:
-            handoff.inbound(message, lambda stored, n=n: heard([n], stored))  # type: ignore[misc]
+            handoff.inbound(message, functools.partial(answer.heard, [n]))
 
     def _inbound(self, pdu: Deliver) -> Inbound:
         """An MO message, to be persisted before it is acknowledged."""
