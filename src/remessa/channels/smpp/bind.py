@@ -298,8 +298,11 @@ class Bind:
         if not pending:
             readable, _, _ = select.select([sock, self._wake_r], [], [], wait)
             if self._wake_r in readable:
-                self._woken = False  # before draining: a wake-up after this sends a byte again
                 self._wake_r.recv(4096)
+                # after draining, not before: a wake() between the two would leave the flag set with no byte
+                # on its way, and every later wake() would be lost. A wake() that sees the flag still set
+                # changed its state before, and the loop looks at that state before it selects again.
+                self._woken = False
             if sock not in readable:
                 return []
         received: list[bytes] = []
