@@ -8,6 +8,8 @@ scanned at start-up and periodically; the observer only enqueues, the daemon's l
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import stat
@@ -25,6 +27,10 @@ log = logging.getLogger(__name__)
 FOLDERS = ("inbox", "processing", "success", "error")
 NEVER_TAKEN_SUFFIXES = (".tmp", ".part")
 SIDECAR_SUFFIX = ".json"
+SIDECAR_MAX_BYTES = 1 << 20  # options fit in a few hundred bytes; more is not a sidecar
+# The longest name taken: its results need room beside it within the 255 bytes a name may have on Linux
+# (".NAME.summary.json.1234abcd.tmp" adds 27, a second file of that name "NAME.batch1234567" more).
+NAME_MAX_BYTES = 200
 
 
 def sidecar_of(path: Path) -> Path:
@@ -53,11 +59,54 @@ def refusal(path: Path) -> str | None:
     return f"{path.name} is {what}; only regular files are taken"
 
 
+def name_problem(name: str) -> str | None:
+    """Why a file name cannot be taken (not UTF-8, too long for the names derived from it), or None."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8 (shown with \\x escapes); rename it in UTF-8"
+    if size > NAME_MAX_BYTES:
+        return (f"the file name is {size} bytes long; at most {NAME_MAX_BYTES} are taken, so that its report"
+                " files fit beside it")
+    return None
+
+
+def shown_name(name: str) -> str:
+    """`name` as stored and shown: bytes that are not UTF-8 escaped (\\xff), and a name too long cut to fit
+    with a hash of the whole, so that two long names stay apart. A good name is itself."""
+    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+    encoded = shown.encode("utf-8")
+    if len(encoded) <= NAME_MAX_BYTES:
+        return shown
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    return encoded[:NAME_MAX_BYTES - 10].decode("utf-8", "ignore") + "~" + digest
+
+
+def read_small(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, never blocking (a FIFO) nor reading more than
+    that (a link to /dev/zero). Raises ValueError saying why the entry is not one, OSError if unreadable."""
+    why = refusal(path)
+    if why is not None:
+        raise ValueError(why)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since the lstat
+            raise ValueError(f"{path.name} is not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path.name} is larger than {limit} bytes")
+    return data
+
+
 def _move_sidecar(batch: Path, moved_to: Path) -> None:
-    """The sidecar travels with its batch file."""
-    sidecar = sidecar_of(batch)
-    if sidecar.exists():
-        os.rename(sidecar, sidecar_of(moved_to))
+    """The sidecar travels with its batch file (a link or a FIFO too: it is moved, never opened)."""
+    try:
+        os.rename(sidecar_of(batch), sidecar_of(moved_to))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:  # such a sidecar cannot exist
+            raise
 
 
 @dataclass

@@ -6,8 +6,10 @@ a batch in state FAILED, so that it gets a report and a summary in error/ like a
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +25,7 @@ from remessa.intake.validate import Validator
 from remessa.model import Batch, BatchState, Status
 from remessa.results.settlement import Settlement
 from remessa.schedule.planner import estimate
-from remessa.spool import Spool, refusal, sidecar_of
+from remessa.spool import Spool, name_problem, refusal, shown_name, sidecar_of
 from remessa.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,9 @@ class Intake:
             return None
         if why is not None:
             return self._refuse(profile, path, BatchFileError("not_regular_file", why), now)
+        bad_name = name_problem(path.name)
+        if bad_name is not None:
+            return self._refuse(profile, path, BatchFileError("bad_name", f"{shown_name(path.name)}: {bad_name}"), now)
         if self.store.name_taken(profile.name, path.name) and not profile.allow_duplicate_names:
             error = BatchFileError("duplicate_name", f"a file named {path.name} was already processed")
             return self._refuse(profile, path, error, now)
@@ -70,13 +75,18 @@ class Intake:
         return self.load(batch, claimed, now)
 
     def _refuse(self, profile: ProfileSettings, path: Path, error: BatchFileError, now: float) -> int:
-        """An inbox entry refused as a whole: a FAILED batch, so that it gets its report in error/."""
-        return self._fail(self._new_batch(profile, path.name, now), path, error, now)
+        """An inbox entry refused as a whole: a FAILED batch, so that it gets its report in error/ (under
+        its shown name when its own is not UTF-8 or too long)."""
+        return self._fail(self._new_batch(profile, shown_name(path.name), now), path, error, now)
 
     def resume(self, profile_name: str, path: Path, now: float) -> int | None:
         """A file found in processing/ at start-up: continue its batch from the store, or load it if the
         crash came before anything was stored. Returns the batch id of a load it did, None when the rows
         were already stored (nothing to do here)."""
+        bad_name = name_problem(path.name)
+        if bad_name is not None:  # claimed by an earlier version, which took such names
+            error = BatchFileError("bad_name", f"{shown_name(path.name)}: {bad_name}")
+            return self._refuse(self.settings.profile(profile_name), path, error, now)
         try:
             batch = self.store.find_batch(path.name, profile_name)
         except LookupError:
@@ -183,7 +193,7 @@ class Intake:
 
     def _fail(self, batch_id: int, path: Path, error: BatchFileError, now: float) -> int:
         batch = self.store.batch(batch_id)
-        log.warning("batch %d: %s refused: %s", batch_id, path.name, error)
+        log.warning("batch %d: %s refused: %s", batch_id, batch.name, error)
         self.store.update_batch(
             batch_id, state=BatchState.FAILED, error_code=error.code, error=str(error), changed_at=now
         )
@@ -192,9 +202,18 @@ class Intake:
 
 
 def read_options(path: Path) -> BatchOptions:
-    """The options of the sidecar beside batch file `path`, or the defaults when it has none."""
+    """The options of the sidecar beside batch file `path`, or the defaults when it has none (a link, even
+    broken, or a FIFO is a sidecar: refused, never followed nor opened)."""
     sidecar = sidecar_of(path)
-    return read_sidecar(sidecar) if sidecar.exists() else BatchOptions()
+    try:
+        os.lstat(sidecar)
+    except FileNotFoundError:
+        return BatchOptions()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no sidecar can have that name
+            return BatchOptions()
+        raise BatchFileError("bad_sidecar", f"{sidecar.name}: cannot be read: {exc.strerror or exc}") from None
+    return read_sidecar(sidecar)
 
 
 def _records(

@@ -17,9 +17,13 @@ from typing import Any, NoReturn
 
 from remessa.errors import BatchFileError
 from remessa.schedule.window import DATE_FORMAT
+from remessa.spool import SIDECAR_MAX_BYTES, read_small
 
 START_KEYS = ("scheduledDate", "scheduledAt", "delayedInMinutes")
 EXPIRY_KEYS = ("expiresDate", "expiresAt", "expiresInMinutes")
+LATEST_INSTANT = 4_102_444_800  # 2100-01-01T00:00:00Z: a later Unix time is a mistake (milliseconds?)
+MOST_MINUTES = 366 * 24 * 60  # a year: a longer delay or expiry is a mistake
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,19 @@ def read_sidecar(path: Path) -> BatchOptions:
     "unknown_timezone") naming the file and the key."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchFileError("bad_sidecar", f"{name}: cannot be read: {exc}") from exc
+        text = read_small(path, SIDECAR_MAX_BYTES).decode("utf-8-sig")
+    except ValueError as exc:  # not a regular file, too big, not UTF-8
+        raise BatchFileError("bad_sidecar", f"{name}: cannot be taken as options: {exc}") from None
+    except OSError as exc:
+        raise BatchFileError("bad_sidecar", f"{name}: cannot be read: {exc.strerror or exc}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BatchFileError(
             "bad_sidecar", f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", exc.lineno
         ) from None
+    except RecursionError:
+        raise BatchFileError("bad_sidecar", f"{name}: JSON nested too deeply to be options") from None
     return _Reader(name).options(document)
 
 
@@ -111,10 +119,21 @@ class _Reader:
             raise self.fail(key, "a string")
         return value
 
-    def count(self, key: str, value: Any) -> int:
+    def count(self, key: str, value: Any, most: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.fail(key, "a whole number, 0 or more")
+        if value > most:
+            raise self.fail(key, f"at most {most}, not {value}")
         return value
+
+    def instant(self, key: str, value: Any) -> int:
+        """A Unix time in seconds."""
+        if isinstance(value, int) and not isinstance(value, bool) and value > LATEST_INSTANT:
+            raise self.fail(key, f"a Unix time in seconds before the year 2100, not {value} (milliseconds?)")
+        return self.count(key, value, LATEST_INSTANT)
+
+    def minutes(self, key: str, value: Any) -> int:
+        return self.count(key, value, MOST_MINUTES)
 
     def flag(self, key: str, value: Any) -> bool:
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -150,6 +169,8 @@ class _Reader:
             datetime.datetime.strptime(text, DATE_FORMAT)
         except ValueError:
             raise self.fail(key, f'a date and time yyyy-MM-ddTHH:mm:ss, not "{text}"') from None
+        if not EARLIEST_YEAR <= int(text[:4]) <= LATEST_YEAR:
+            raise self.fail(key, f'a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}, not "{text}"')
         return text
 
 
@@ -158,11 +179,11 @@ _CHECKS: dict[str, tuple[str, _Check]] = {
     "timeWindow": ("time_window", _Reader.window),
     "timeZone": ("time_zone", _Reader.zone),
     "scheduledDate": ("scheduled_date", _Reader.local_time),
-    "scheduledAt": ("scheduled_at", _Reader.count),
-    "delayedInMinutes": ("delayed_in_minutes", _Reader.count),
+    "scheduledAt": ("scheduled_at", _Reader.instant),
+    "delayedInMinutes": ("delayed_in_minutes", _Reader.minutes),
     "expiresDate": ("expires_date", _Reader.local_time),
-    "expiresAt": ("expires_at", _Reader.count),
-    "expiresInMinutes": ("expires_in_minutes", _Reader.count),
+    "expiresAt": ("expires_at", _Reader.instant),
+    "expiresInMinutes": ("expires_in_minutes", _Reader.minutes),
     "campaignAlias": ("campaign_alias", _Reader.text),
     "flashSMS": ("flash_sms", _Reader.flag),
     "extraInfo": ("extra_info", _Reader.text),

@@ -1,0 +1,177 @@
+"""Hostile inbox entries (issue 10): names, sidecars and numbers that once crashed, hung or crash-looped the
+daemon. Each is refused into error/ with a reason that names the problem, and the good file beside it goes out."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import read_report
+from remessa import config
+from remessa.daemon import Daemon
+from remessa.spool import NAME_MAX_BYTES
+
+GOOD = "numero;texto;correlationId(opcional);\n5511987654321;Oi;c1;\nEOF\n"
+
+
+def inbox(settings: config.Settings) -> Path:
+    folder = settings.daemon.spool / "default" / "inbox"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_once(settings: config.Settings, timeout: float = 60.0) -> None:
+    """The daemon's `run --once`, which must end by itself: a hang fails the test instead of blocking it."""
+    daemon = Daemon(settings)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            daemon.run(once=True)
+        except BaseException as exc:  # noqa: BLE001  # re-raised below, on the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        daemon.stop()
+        thread.join(20)
+        raise AssertionError("run --once did not finish: the daemon hung on an inbox entry")
+    if failure:
+        raise failure[0]
+
+
+def spool_state(settings: config.Settings) -> dict[str, list[str]]:
+    root = settings.daemon.spool / "default"
+    return {folder: sorted(os.listdir(root / folder)) for folder in ("inbox", "processing", "success", "error")}
+
+
+def summary_of(folder: Path, name: str) -> dict[str, Any]:
+    return json.loads((folder / f"{name}.summary.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def assert_good_file_went_out(settings: config.Settings) -> None:
+    success = settings.daemon.spool / "default" / "success"
+    assert [row["status"] for row in read_report(success / "good.txt.report.csv")] == ["DELIVERED"]
+
+
+def test_a_name_that_is_not_utf8_is_refused_with_the_name_escaped(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    with open(os.fsencode(folder) + b"/bad\xff\xfe.txt", "w", encoding="utf-8") as out:
+        out.write(GOOD)
+    (folder / "good.txt").write_text(GOOD, encoding="utf-8")
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    shown = "bad\\xff\\xfe.txt"
+    assert (error / shown).read_text(encoding="utf-8") == GOOD
+    summary = summary_of(error, shown)
+    assert summary["state"] == "FAILED" and summary["file"] == shown
+    assert summary["errors"][0]["code"] == "bad_name"
+    assert "not valid UTF-8" in summary["errors"][0]["message"]
+    assert read_report(error / f"{shown}.report.csv") == []
+    assert_good_file_went_out(settings)
+    assert spool_state(settings)["processing"] == [] and spool_state(settings)["inbox"] == []
+
+
+def test_a_bad_name_left_in_processing_by_a_crash_is_refused_at_start_up(settings: config.Settings) -> None:
+    inbox(settings)
+    processing = settings.daemon.spool / "default" / "processing"
+    processing.mkdir(parents=True, exist_ok=True)
+    with open(os.fsencode(processing) + b"/crash\xe9.txt", "w", encoding="utf-8") as out:
+        out.write(GOOD)
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    assert summary_of(error, "crash\\xe9.txt")["errors"][0]["code"] == "bad_name"
+    assert spool_state(settings)["processing"] == []
+
+
+@pytest.mark.parametrize("size", [255, 240, NAME_MAX_BYTES + 1])
+def test_a_name_too_long_for_its_result_files_is_refused_up_front(settings: config.Settings, size: int) -> None:
+    folder = inbox(settings)
+    name = "n" * (size - 4) + ".txt"
+    (folder / name).write_text(GOOD, encoding="utf-8")
+    (folder / "good.txt").write_text(GOOD, encoding="utf-8")
+    run_once(settings)
+    run_once(settings)  # and again, as after a restart: nothing is left to crash on
+    state = spool_state(settings)
+    assert state["inbox"] == [] and state["processing"] == []
+    [kept] = [n for n in state["error"] if not n.endswith((".report.csv", ".summary.json"))]
+    assert len(kept.encode()) <= NAME_MAX_BYTES and kept.startswith("nnnn")
+    assert (settings.daemon.spool / "default" / "error" / kept).read_text(encoding="utf-8") == GOOD
+    summary = summary_of(settings.daemon.spool / "default" / "error", kept)
+    assert summary["errors"][0]["code"] == "bad_name"
+    assert f"{size} bytes long" in summary["errors"][0]["message"]
+    assert_good_file_went_out(settings)
+
+
+def test_a_name_of_the_longest_size_taken_goes_through_with_its_result_files(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    name = "n" * (NAME_MAX_BYTES - 4) + ".txt"
+    (folder / name).write_text(GOOD, encoding="utf-8")
+    (folder / f"{name}.json").write_text('{"campaignAlias": "x"}', encoding="utf-8")
+    run_once(settings)
+    success = settings.daemon.spool / "default" / "success"
+    assert [row["status"] for row in read_report(success / f"{name}.report.csv")] == ["DELIVERED"]
+    assert (success / f"{name}.json").exists()
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _dangling(path: Path) -> None:
+    path.symlink_to(path.parent / "nowhere.json")
+
+
+def _too_big(path: Path) -> None:
+    path.write_text('{"campaignAlias": "' + "x" * (1 << 20) + '"}', encoding="utf-8")
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (_fifo, "is a named pipe"),
+    (_dev_zero, "is a symbolic link"),
+    (_dangling, "is a symbolic link"),
+    (_too_big, "larger than 1048576 bytes"),
+])
+def test_a_sidecar_gets_the_checks_of_a_batch_file(settings: config.Settings, make: Any, words: str) -> None:
+    folder = inbox(settings)
+    (folder / "x.txt").write_text(GOOD, encoding="utf-8")
+    make(folder / "x.txt.json")
+    (folder / "good.txt").write_text(GOOD, encoding="utf-8")
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    message = summary_of(error, "x.txt")["errors"][0]
+    assert message["code"] == "bad_sidecar" and words in message["message"], message
+    assert os.path.lexists(error / "x.txt.json")  # it travelled with its file, unopened
+    assert_good_file_went_out(settings)
+    assert spool_state(settings)["inbox"] == [] and spool_state(settings)["processing"] == []
+
+
+@pytest.mark.parametrize(("document", "words"), [
+    ('{"scheduledAt": 1e20}', '"scheduledAt" must be a whole number'),
+    ('{"scheduledAt": 100000000000000000000}', '"scheduledAt" must be a Unix time in seconds before the year 2100'),
+    ('{"expiresAt": 1893456000000}', '"expiresAt" must be a Unix time in seconds before the year 2100'),
+    ('{"delayedInMinutes": 1000000000000}', '"delayedInMinutes" must be at most 527040'),
+    ('{"expiresInMinutes": 99999999999}', '"expiresInMinutes" must be at most 527040'),
+    ('{"scheduledDate": "9999-12-31T23:59:59"}', '"scheduledDate" must be a date between the years 2000 and 2099'),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_absurd_sidecar_values_are_ordinary_bad_input(settings: config.Settings, document: str, words: str) -> None:
+    folder = inbox(settings)
+    (folder / "x.txt").write_text(GOOD, encoding="utf-8")
+    (folder / "x.txt.json").write_text(document, encoding="utf-8")
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    message = summary_of(error, "x.txt")["errors"][0]
+    assert message["code"] == "bad_sidecar" and words in message["message"], message
+    assert "Error" not in message["message"]  # no Python exception text
