@@ -175,3 +175,33 @@ def test_absurd_sidecar_values_are_ordinary_bad_input(settings: config.Settings,
     message = summary_of(error, "x.txt")["errors"][0]
     assert message["code"] == "bad_sidecar" and words in message["message"], message
     assert "Error" not in message["message"]  # no Python exception text
+
+
+def test_destinations_with_letters_tel_or_a_leading_dash_are_invalid_not_sent(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    (folder / "letters.txt").write_text(
+        "numero;texto;correlationId(opcional);\n55119ABCD1234;Oi;c1;\ntel:5511987654321;Oi;c2;\n"
+        "-5511987650001;Oi;c3;\n+55 (11) 98765-0002;ok;c4;\nEOF\n", encoding="utf-8")
+    run_once(settings)
+    rows = read_report(settings.daemon.spool / "default" / "success" / "letters.txt.report.csv")
+    assert [(r["correlationId"], r["status"]) for r in rows] == [
+        ("c1", "INVALID"), ("c2", "INVALID"), ("c3", "INVALID"), ("c4", "DELIVERED")]
+    assert rows[0]["reason"] == (
+        "invalid_destination: \"55119ABCD1234\" is not a phone number: it has 'A', 'B', 'C', 'D'")
+    assert rows[3]["destination"] == "5511987650002"
+
+
+def test_report_cells_that_would_be_spreadsheet_formulas_are_neutralised(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    (folder / "formula.txt").write_text(
+        'numero;texto;correlationId(opcional);\n5511987650020;Oi;=HYPERLINK(A1,B1);\n'
+        "5511987650021;Oi;@SUM(A1);\n5511987650022;Oi;+cmd;\n-5511987650023;Oi;-1+2;\n5511987650024;Oi;a=b;\nEOF\n",
+        encoding="utf-8")
+    run_once(settings)
+    report = settings.daemon.spool / "default" / "success" / "formula.txt.report.csv"
+    rows = read_report(report)
+    assert [r["correlationId"] for r in rows] == [
+        "'=HYPERLINK(A1,B1)", "'@SUM(A1)", "'+cmd", "'-1+2", "a=b"]
+    assert rows[3]["destination"] == "'-5511987650023" and rows[3]["status"] == "INVALID"
+    assert all(not line.split(";")[2].startswith(("=", "+", "-", "@"))
+               for line in report.read_text(encoding="utf-8").splitlines())

@@ -18,10 +18,22 @@ BR_AREAS = [11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 
             79, 81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94, 95, 96, 97, 98, 99]
 
 
+def written_as_a_number(field: str) -> bool:
+    """Digits, spaces, tabs, dots and parentheses, "-" between two digits, "+" only first (letters, "tel:",
+    other signs are not how a number is written, whatever phonenumbers makes of them)."""
+    body = field[1:] if field.startswith("+") else field
+    if not all(c in "0123456789 \t().-" for c in body) or not any(c.isdigit() for c in body):
+        return False
+    return all(0 < i < len(body) - 1 and body[i - 1].isdigit() and body[i + 1].isdigit()
+               for i, c in enumerate(body) if c == "-")
+
+
 def reference(raw: str, country: str) -> str:
     """phonenumbers' answer for the stripped field: E.164 digits of a mobile number, or what is wrong."""
     if not raw.strip():
         return "empty"
+    if not written_as_a_number(raw.strip()):
+        return "not a phone number"
     try:
         number = phonenumbers.parse(raw.strip(), country)
     except phonenumbers.NumberParseException:
@@ -40,7 +52,7 @@ def outcome(answer: str | RowProblem) -> str:
     for ending, name in [(" is a landline, not a mobile number", "landline"),
                          (" is not a mobile number", "not mobile"),
                          (" is not a phone number", "not a phone number")]:
-        if answer.message.endswith(ending):
+        if answer.message.endswith(ending) or ending + ": " in answer.message:
             return name
     assert answer.message == "destination is empty"
     return "empty"
@@ -86,6 +98,19 @@ def br_numbers(rnd: random.Random, count: int) -> list[str]:
     ("", RowProblem("invalid_destination", "destination is empty")),
     ("   ", RowProblem("invalid_destination", "destination is empty")),
     ("abc", RowProblem("invalid_destination", '"abc" is not a phone number')),
+    # letters are not a keypad (phonenumbers would send this to 5511922231234), "tel:" and a leading "-" are
+    # not a way of writing a number
+    ("55119ABCD1234", RowProblem("invalid_destination",
+                                 '"55119ABCD1234" is not a phone number: it has \'A\', \'B\', \'C\', \'D\'')),
+    ("tel:5511987654321", RowProblem("invalid_destination",
+                                     '"tel:5511987654321" is not a phone number: it has \'t\', \'e\', \'l\', \':\'')),
+    ("-5511987650001", RowProblem("invalid_destination",
+                                  '"-5511987650001" is not a phone number: "+" only first, "-" only between digits')),
+    ("5511987650001-", RowProblem("invalid_destination",
+                                  '"5511987650001-" is not a phone number: "+" only first, "-" only between digits')),
+    ("55+11987650001", RowProblem("invalid_destination",
+                                  '"55+11987650001" is not a phone number: "+" only first, "-" only between digits')),
+    ("+55 11 98765.4321", "5511987654321"),
     ("2312312", RowProblem("invalid_destination", '"2312312" is not a mobile number')),
     ("1933334444", RowProblem("invalid_destination", '"1933334444" is a landline, not a mobile number')),
     (" (19) 3333-4444 ",

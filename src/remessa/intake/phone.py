@@ -20,6 +20,10 @@ EMPTY = RowProblem(INVALID, "destination is empty")
 _MIN_NSN, _MAX_NSN = 2, 17  # phonenumbers' bounds on a national number's length (else it raises)
 _MAX_INPUT = 250  # phonenumbers refuses longer input
 _PUNCTUATION = b" ()-."  # deleted by the fast path; anything else goes to phonenumbers
+# How a number may be written: digits, spaces, dots and parentheses, dashes between digits, a leading "+".
+# Letters are refused, not read as a keypad (phonenumbers would turn 9ABCD into 92223), and so are "tel:"
+# and a leading "-".
+_WRITTEN = re.compile(r"\+?[ \t().]*(?:[0-9](?:-(?=[0-9]))?[ \t().]*)+", re.ASCII).fullmatch
 _CALLING_CODES = {str(code): regions for code, regions in COUNTRY_CODE_TO_REGION_CODE.items()}
 # The size of the calling code that starts any three digits (phonenumbers takes the shortest that exists).
 _CODE_SIZES = {
@@ -58,6 +62,8 @@ class PhoneBook:
         written = raw.strip()
         if not written:
             return EMPTY
+        if _WRITTEN(written) is None:
+            return _unwritable(written)
         answer = self.fast(written)
         return self._slow(written) if answer is None else answer
 
@@ -112,6 +118,17 @@ def _problem(outcome: str, written: str) -> RowProblem:
     if outcome == "L":
         return RowProblem(INVALID, f'"{written}" is a landline, not a mobile number')
     return RowProblem(INVALID, f'"{written}" is not a mobile number')
+
+
+def _unwritable(written: str) -> RowProblem:
+    """The problem with a destination written with characters a phone number does not have."""
+    if not any(c.isdigit() for c in written):
+        return RowProblem(INVALID, f'"{written}" is not a phone number')
+    odd = list(dict.fromkeys(c for c in written if not (c.isascii() and (c.isdigit() or c in " \t().-+"))))
+    if odd:
+        shown = ", ".join(repr(c) for c in odd[:5])
+        return RowProblem(INVALID, f'"{written}" is not a phone number: it has {shown}')
+    return RowProblem(INVALID, f'"{written}" is not a phone number: "+" only first, "-" only between digits')
 
 
 def _single(code: str) -> bool:

@@ -30,6 +30,18 @@ COLUMNS = (
     "delivered_code", "delivered_status", "submitted_at", "sent_at", "delivered_at", "reason",
 )
 _TIMES = slice(10, 13)
+#: Columns whose text comes from the input or the provider: a spreadsheet must not take it for a formula.
+_FREE_TEXT = tuple(COLUMNS.index(c) for c in (
+    "destination", "correlation_id", "provider_id", "sent_status", "delivered_status", "reason"))
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A value as a spreadsheet should show it: text that would start a formula gets a leading apostrophe
+    (what Excel, LibreOffice and Google Sheets show as plain text); anything else as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def report_lines(store: Store, batch_id: int, zone: ZoneInfo) -> Iterator[list[Any]]:
@@ -37,6 +49,8 @@ def report_lines(store: Store, batch_id: int, zone: ZoneInfo) -> Iterator[list[A
     for row in store.report_rows(batch_id, COLUMNS):
         values = ["" if v is None else v for v in row]
         values[_TIMES] = [local_iso(t, zone) for t in row[_TIMES]]
+        for index in _FREE_TEXT:
+            values[index] = cell(values[index])
         yield values
 
 
@@ -114,7 +128,7 @@ class ReportCsv:
 
     def add(self, **values: Any) -> None:
         """One line; columns not given are blank (a validated row has no messageId or receipt times)."""
-        self._writer.writerow(["" if values.get(c) is None else values[c] for c in COLUMNS])
+        self._writer.writerow(["" if values.get(c) is None else cell(values[c]) for c in COLUMNS])
 
     def add_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """Lines given as values in COLUMNS order."""
