@@ -50,15 +50,12 @@ class Intake:
         """
         profile = self.settings.profile(profile_name)
         try:
-            why = refusal(path)
+            problem = entry_problem(path)
         except FileNotFoundError:
             log.info("%s left the inbox before it was taken", path.name)
             return None
-        if why is not None:
-            return self._refuse(profile, path, BatchFileError("not_regular_file", why), now)
-        bad_name = name_problem(path.name)
-        if bad_name is not None:
-            return self._refuse(profile, path, BatchFileError("bad_name", f"{shown_name(path.name)}: {bad_name}"), now)
+        if problem is not None:
+            return self._refuse(profile, path, problem, now)
         if self.store.name_taken(profile.name, path.name) and not profile.allow_duplicate_names:
             error = BatchFileError("duplicate_name", f"a file named {path.name} was already processed")
             return self._refuse(profile, path, error, now)
@@ -83,10 +80,9 @@ class Intake:
         """A file found in processing/ at start-up: continue its batch from the store, or load it if the
         crash came before anything was stored. Returns the batch id of a load it did, None when the rows
         were already stored (nothing to do here)."""
-        bad_name = name_problem(path.name)
-        if bad_name is not None:  # claimed by an earlier version, which took such names
-            error = BatchFileError("bad_name", f"{shown_name(path.name)}: {bad_name}")
-            return self._refuse(self.settings.profile(profile_name), path, error, now)
+        problem = entry_problem(path)
+        if problem is not None:  # e.g. a name an earlier version took
+            return self._refuse(self.settings.profile(profile_name), path, problem, now)
         try:
             batch = self.store.find_batch(path.name, profile_name)
         except LookupError:
@@ -105,7 +101,7 @@ class Intake:
         """Parse, validate and store the rows of a claimed file (resuming after batch.last_line)."""
         profile = self.settings.profile(batch.profile)
         try:
-            parsed, options = self._open(profile, path)
+            parsed, options = open_file(self.settings, profile, path)
             self.store.update_batch(
                 batch.id,
                 format=parsed.info.format,
@@ -156,27 +152,6 @@ class Intake:
         else:
             log.warning("batch %d: %d of %d messages are expected to expire (ETA %s)", batch.id, doomed, own, when)
 
-    def _open(self, profile: ProfileSettings, path: Path) -> tuple[Parsed, BatchOptions]:
-        options = read_options(path)
-        template = options.default_message_text or profile.message_text
-        parsed = open_batch(path, format=profile.format, message_text=template)
-        media = parsed.info.template.media if parsed.info.template else None
-        if media is not None and media.source == "PATH":
-            self._check_media(path.name, media.location)
-        return parsed, options
-
-    def _check_media(self, name: str, location: str) -> None:
-        """A PATH media must be a file inside the configured media folder."""
-        folder = self.settings.daemon.media_dir
-        if not folder:
-            raise BatchFileError("bad_media", f"{name}: media {location!r} is a PATH but no media_dir is configured", 2)
-        root = Path(folder).resolve()
-        target = (root / location.lstrip("/")).resolve()
-        if not target.is_relative_to(root):
-            raise BatchFileError("bad_media", f"{name}: media {location!r} is outside the media folder", 2)
-        if not target.is_file():
-            raise BatchFileError("bad_media", f"{name}: media {location!r} does not exist in the media folder", 2)
-
     def _new_batch(self, profile: ProfileSettings, name: str, now: float, final_name: str | None = None) -> int:
         return self.store.create_batch(
             profile=profile.name,
@@ -199,6 +174,43 @@ class Intake:
         )
         self.settlement.close(self.store.batch(batch_id), path, "error", now)
         return batch.id
+
+
+def entry_problem(path: Path) -> BatchFileError | None:
+    """Why an entry is refused before it is read (not a regular file, a name that cannot be taken), or None.
+    Raises FileNotFoundError if it is gone."""
+    why = refusal(path)
+    if why is not None:
+        return BatchFileError("not_regular_file", why)
+    bad_name = name_problem(path.name)
+    if bad_name is not None:
+        return BatchFileError("bad_name", f"{shown_name(path.name)}: {bad_name}")
+    return None
+
+
+def open_file(settings: Settings, profile: ProfileSettings, path: Path) -> tuple[Parsed, BatchOptions]:
+    """A batch file's sidecar options and its rows, as the daemon reads them (``remessa validate`` too);
+    raises ``BatchFileError`` for anything that refuses the whole file."""
+    options = read_options(path)
+    template = options.default_message_text or profile.message_text
+    parsed = open_batch(path, format=profile.format, message_text=template)
+    media = parsed.info.template.media if parsed.info.template else None
+    if media is not None and media.source == "PATH":
+        _check_media(settings, path.name, media.location)
+    return parsed, options
+
+
+def _check_media(settings: Settings, name: str, location: str) -> None:
+    """A PATH media must be a file inside the configured media folder."""
+    folder = settings.daemon.media_dir
+    if not folder:
+        raise BatchFileError("bad_media", f"{name}: media {location!r} is a PATH but no media_dir is configured", 2)
+    root = Path(folder).resolve()
+    target = (root / location.lstrip("/")).resolve()
+    if not target.is_relative_to(root):
+        raise BatchFileError("bad_media", f"{name}: media {location!r} is outside the media folder", 2)
+    if not target.is_file():
+        raise BatchFileError("bad_media", f"{name}: media {location!r} does not exist in the media folder", 2)
 
 
 def read_options(path: Path) -> BatchOptions:
