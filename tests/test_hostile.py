@@ -205,3 +205,70 @@ def test_report_cells_that_would_be_spreadsheet_formulas_are_neutralised(setting
     assert rows[3]["destination"] == "'-5511987650023" and rows[3]["status"] == "INVALID"
     assert all(not line.split(";")[2].startswith(("=", "+", "-", "@"))
                for line in report.read_text(encoding="utf-8").splitlines())
+
+
+def test_a_file_mixing_utf8_and_windows_1252_lines_is_refused_naming_the_lines(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    content = ("numero;texto;correlationId(opcional);\n5511987650010;Olá ação;c1;\n5511987650012;plain;c3;\n"
+               ).encode() + "5511987650011;Olá ação;c2;\r\nEOF\n".encode("cp1252")
+    (folder / "mixed.txt").write_bytes(content)
+    (folder / "good.txt").write_text(GOOD, encoding="utf-8")
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    summary = summary_of(error, "mixed.txt")
+    assert summary["errors"][0]["code"] == "mixed_encoding"
+    assert "UTF-8 on line 2 and Windows-1252 on line 4" in summary["errors"][0]["message"]
+    assert read_report(error / "mixed.txt.report.csv") == []  # nothing sent, no mojibake anywhere
+    assert (error / "mixed.txt").read_bytes() == content
+    assert_good_file_went_out(settings)
+
+
+def test_a_windows_1252_file_is_still_read_as_windows_1252(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    (folder / "ansi.txt").write_bytes(
+        "numero;texto;correlationId(opcional);\r\n5511987650010;Olá ação;c1;\r\nEOF\r\n".encode("cp1252"))
+    run_once(settings)
+    summary = summary_of(settings.daemon.spool / "default" / "success", "ansi.txt")
+    assert summary["encoding"] == "cp1252" and summary["counts"]["DELIVERED"] == 1
+
+
+@pytest.mark.parametrize("header", ["numero,texto,numero", "numero;texto;Nome;nome", "phone;Texto;texto"])
+def test_a_duplicate_column_name_is_refused_naming_both_columns(settings: config.Settings, header: str) -> None:
+    separator = "," if "," in header else ";"
+    width = header.count(separator) + 1
+    row = separator.join(["5511987650030", "Oi"] + ["x"] * (width - 2))
+    folder = inbox(settings)
+    (folder / "dup.csv").write_text(f"{header}\n{row}\n", encoding="utf-8")
+    run_once(settings)
+    summary = summary_of(settings.daemon.spool / "default" / "error", "dup.csv")
+    assert summary["errors"][0]["code"] == "duplicate_column"
+    assert "twice (columns" in summary["errors"][0]["message"] and "(line 1)" in summary["errors"][0]["message"]
+
+
+def test_a_sidecar_whose_file_never_comes_goes_to_error_with_a_summary(
+        make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings = config.load(make_config(daemon={"orphan_sidecar_seconds": 600}))
+    folder = inbox(settings)
+    (folder / "orphan.txt.json").write_text("{}", encoding="utf-8")
+    (folder / "recent.txt.json").write_text("{}", encoding="utf-8")
+    old = os.stat(folder / "orphan.txt.json").st_mtime - 601
+    os.utime(folder / "orphan.txt.json", (old, old))
+    with caplog.at_level("WARNING"):
+        run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    assert (error / "orphan.txt.json").read_text(encoding="utf-8") == "{}"
+    summary = summary_of(error, "orphan.txt.json")
+    assert summary["state"] == "FAILED" and summary["errors"][0]["code"] == "orphan_sidecar"
+    assert "its batch file orphan.txt did not come within 600 s" in summary["errors"][0]["message"]
+    assert "orphan.txt did not come within 600 s" in caplog.text
+    assert spool_state(settings)["inbox"] == ["recent.txt.json"]  # still waiting for its file
+
+
+def test_a_sidecar_that_comes_too_late_gets_a_summary_too(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    (folder / "good.txt").write_text(GOOD, encoding="utf-8")
+    run_once(settings)
+    (folder / "good.txt.json").write_text("{}", encoding="utf-8")
+    run_once(settings)
+    summary = summary_of(settings.daemon.spool / "default" / "error", "good.txt.json")
+    assert summary["errors"][0]["code"] == "late_sidecar"

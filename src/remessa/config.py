@@ -37,6 +37,7 @@ class DaemonSettings:
     poll_seconds: float = 0.5  # wait of the main loop while batches await receipts or files settle
     idle_seconds: float = 5.0  # wait when nothing is in flight (also the period of the inbox re-scan)
     media_dir: str = ""  # where WhatsApp PATH media must resolve
+    orphan_sidecar_seconds: float = 3600.0  # a sidecar whose batch file has not come by then goes to error/
     retention_days: float = 90.0  # a settled batch's messages and receipts are deleted after this (0: never)
 
     @property

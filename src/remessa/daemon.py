@@ -23,6 +23,7 @@ from remessa.delivery.provider import RETRY_FIRST, RETRY_MAX, Provider
 from remessa.intake.intake import Intake
 from remessa.model import BatchState
 from remessa.receipts.sink import Sink
+from remessa.results import report
 from remessa.results.settlement import Settlement
 from remessa.schedule.planner import Planner
 from remessa.spool import Spool, Watcher
@@ -112,13 +113,23 @@ class Daemon:
         finally:
             self.shutdown()
 
+    def _stray_sidecars(self, profile: str) -> None:
+        """Sidecars that will never apply go to error/ with a summary saying why (and a warning)."""
+        wait = self.settings.daemon.orphan_sidecar_seconds
+        for sidecar, moved, orphan in self.spool.stray_sidecars(profile, wait, self.clock()):
+            batch = sidecar.name.removesuffix(".json")
+            if orphan:
+                code, why = "orphan_sidecar", f"its batch file {batch} did not come within {wait:g} s"
+            else:
+                code, why = "late_sidecar", f"came after its file {batch} was taken, so its options were not applied"
+            log.warning("%s: %s; moved to %s", sidecar, why, moved)
+            report.note(moved, code, f"{moved.name}: {why}")
+
     def step(self) -> bool:
         """One turn of the loop; returns whether anything was done."""
         busy = False
         for profile in self.settings.profiles:
-            for sidecar, moved in self.spool.late_sidecars(profile):
-                log.warning("%s: came after its file %s was taken, so its options were not applied; moved to %s",
-                            sidecar, sidecar.name.removesuffix(".json"), moved)
+            self._stray_sidecars(profile)
             for path in self.spool.ready(profile):
                 if self.stopping.is_set():
                     return busy

@@ -216,32 +216,42 @@ class Spool:
         stem, dot, ext = name.rpartition(".")
         return f"{stem}.batch{batch_id}.{ext}" if dot and stem else f"{name}.batch{batch_id}"
 
-    def late_sidecars(self, profile: str) -> list[tuple[Path, Path]]:
-        """Move to error/ every sidecar in the inbox whose batch file was taken before it came (the file is
-        in processing/, success/ or error/ already): its options can no longer apply. Returns (sidecar,
-        where it went); a sidecar whose file has not come yet stays and waits for it."""
+    def stray_sidecars(self, profile: str, orphan_seconds: float,
+                       now: float | None = None) -> list[tuple[Path, Path, bool]]:
+        """Move to error/ the sidecars in the inbox that will never apply: those whose batch file was taken
+        before they came (it is in processing/, success/ or error/ already), and those whose batch file has
+        not come `orphan_seconds` after they did (by their mtime against wall time `now`). Returns
+        (sidecar, where it went, whether it was an orphan); a sidecar still waiting for its file stays."""
+        now = time.time() if now is None else now
         inbox = self.folder(profile, "inbox")
         try:
             with os.scandir(inbox) as entries:
                 names = [e.name for e in entries if e.name.endswith(SIDECAR_SUFFIX) and not e.name.startswith(".")]
         except FileNotFoundError:
             return []
-        moved: list[tuple[Path, Path]] = []
+        moved: list[tuple[Path, Path, bool]] = []
         for name in names:
             batch = name.removesuffix(SIDECAR_SUFFIX)
-            if (inbox / batch).exists() or not any(
-                    (self.folder(profile, folder) / batch).exists() for folder in ("processing", "success", "error")):
+            if os.path.lexists(inbox / batch):
+                continue
+            taken = any(os.path.lexists(self.folder(profile, folder) / batch)
+                        for folder in ("processing", "success", "error"))
+            try:
+                orphan = not taken and now - os.lstat(inbox / name).st_mtime >= orphan_seconds
+            except FileNotFoundError:
+                continue
+            if not (taken or orphan):
                 continue
             target = self.folder(profile, "error") / name
             number = 1
-            while target.exists():
+            while os.path.lexists(target):
                 number += 1
                 target = self.folder(profile, "error") / f"{batch}.late{number}{SIDECAR_SUFFIX}"
             try:
                 os.rename(inbox / name, target)
             except FileNotFoundError:  # taken away meanwhile
                 continue
-            moved.append((inbox / name, target))
+            moved.append((inbox / name, target, orphan))
         return moved
 
     def pending(self, profile: str) -> bool:

@@ -92,6 +92,17 @@ def write(store: Store, batch: Batch, folder: Path, zone: ZoneInfo) -> Path:
     return report
 
 
+def note(path: Path, code: str, message: str) -> Path:
+    """A PATH.summary.json for an entry that never became a batch (a sidecar left over), in the summary's
+    shape: what it is, FAILED, and why."""
+    target = path.with_name(f"{path.name}.summary.json")
+    with _atomic(target) as out:
+        json.dump({"file": path.name, "state": "FAILED", "errors": [{"code": code, "message": f"{code}: {message}"}]},
+                  out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    return target
+
+
 def _write_retry(store: Store, batch: Batch, path: Path) -> None:
     """The rows that did not go out or failed, in the input's own format, encoding and line ending, ready
     to fix and drop back in."""

@@ -33,6 +33,20 @@ def header_columns(line: str, separator: str) -> list[str]:
     return _trim(split_line(line, separator))
 
 
+def refuse_duplicate_columns(source: Source, columns: Sequence[str], line: int) -> None:
+    """Raise if two columns have the same name (trimmed, case-insensitive): which one a placeholder or the
+    phone means would be a guess."""
+    seen: dict[str, int] = {}
+    for index, column in enumerate(columns, 1):
+        key = column.strip().casefold()
+        if not key:
+            continue
+        if key in seen:
+            raise source.error(
+                "duplicate_column", f'the header names column "{column}" twice (columns {seen[key]} and {index})', line)
+        seen[key] = index
+
+
 def no_phone_column_error(source: Source, columns: Sequence[str], line: int) -> BatchFileError:
     return source.error(
         "no_phone_column",
@@ -154,6 +168,7 @@ def _trim(fields: list[str]) -> list[str]:
 
 
 def _layout(source: Source, columns: list[str], message_text: str, line: int) -> _Layout:
+    refuse_duplicate_columns(source, columns, line)
     phone = column_index(columns, PHONE_COLUMNS)
     if phone is None:
         raise no_phone_column_error(source, columns, line)

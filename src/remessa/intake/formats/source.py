@@ -84,7 +84,8 @@ class Source:
 def sniff(path: Path) -> Source:
     """Decide a file's encoding in one streaming pass: UTF-8 (BOM or not), else Windows-1252.
 
-    Raises ``BatchFileError`` "unreadable" (cannot open, NUL bytes, UTF-16, neither encoding) or "empty".
+    Raises ``BatchFileError`` "unreadable" (cannot open, NUL bytes, UTF-16, neither encoding), "empty" or
+    "mixed_encoding" (some lines UTF-8, others Windows-1252).
     """
     name = path.name
     try:
@@ -100,6 +101,8 @@ def sniff(path: Path) -> Source:
                 return Source(path, "utf-8-sig" if bom else "utf-8", newline=newline)
             data.seek(0)
             _check_cp1252(data, name)
+            data.seek(0)
+            _refuse_mixed(data, name)
     except OSError as exc:
         raise BatchFileError("unreadable", f"{name}: cannot be read: {exc.strerror or exc}") from exc
     return Source(path, "cp1252", (FALLBACK_NOTE,), newline)
@@ -149,6 +152,39 @@ def _check_cp1252(data: BinaryIO, name: str) -> None:
                 f"{name}: neither UTF-8 nor Windows-1252 text (byte 0x{bad:02x} at offset {offset + exc.start})",
             ) from None
         offset += len(chunk)
+
+
+def _refuse_mixed(data: BinaryIO, name: str) -> None:
+    """Raise if some lines are UTF-8 and others Windows-1252: decoding the whole as either would send
+    mojibake on the other lines. A line of plain ASCII is both; a line that decodes as UTF-8 with accents
+    is UTF-8 (Windows-1252 text almost never does)."""
+    utf8: list[int] = []
+    cp1252: list[int] = []
+    number = 0
+    for raw in data:
+        line = raw[:-1] if raw.endswith(b"\n") else raw
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        for part in line.split(b"\r"):  # CR alone ends a line too, as Source.lines counts them
+            number += 1
+            if part.isascii():
+                continue
+            try:
+                part.decode("utf-8")
+            except UnicodeDecodeError:
+                cp1252.append(number)
+            else:
+                utf8.append(number)
+    if utf8 and cp1252:
+        raise BatchFileError("mixed_encoding", f"{name}: lines in two encodings, which would send garbled text:"
+                             f" UTF-8 on {_lines(utf8)} and Windows-1252 on {_lines(cp1252)}; save the whole file"
+                             " in one encoding (UTF-8)")
+
+
+def _lines(numbers: list[int], most: int = 10) -> str:
+    shown = ", ".join(str(n) for n in numbers[:most])
+    more = f" and {len(numbers) - most} more" if len(numbers) > most else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
 
 
 def _refuse_nul(chunk: bytes, offset: int, name: str) -> None:

@@ -22,6 +22,7 @@ from remessa.intake.formats.csv_template import (
     field_count_problem,
     header_columns,
     no_phone_column_error,
+    refuse_duplicate_columns,
 )
 from remessa.intake.formats.source import Source, split_line
 
@@ -97,6 +98,7 @@ def _header(source: Source, lines: Iterator[tuple[int, str]]) -> _Header:
         raise source.error("empty", "no rows after the header: the line of column names is missing")
     preamble.append(following[1])
     columns = header_columns(following[1], ";")
+    refuse_duplicate_columns(source, columns, following[0])
     phone = column_index(columns, PHONE_COLUMNS)
     if phone is None:
         raise no_phone_column_error(source, columns, following[0])
