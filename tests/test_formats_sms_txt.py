@@ -40,10 +40,23 @@ def test_the_providers_example(tmp_path: Path) -> None:
 
 
 def test_without_header_and_without_eof(tmp_path: Path) -> None:
-    parsed, rows = parse(tmp_path, "5511900000000;oi;c1;\n5511900000001;olá;c2;")
+    parsed, rows = parse(tmp_path, "5511900000000;oi;c1;\n5511900000001;olá;c2;\n")
     assert fields(rows) == [(1, "5511900000000", "oi", "c1"), (2, "5511900000001", "olá", "c2")]
     assert parsed.info.preamble == ()
     assert parsed.info.trailer == ("EOF",)  # what a retry file must end with
+
+
+@pytest.mark.parametrize("content", ["5511900000000;oi;c1;\n5511900000001;mensagem num",
+                                     "numero;texto\r\n5511900000000;oi;c1;\r\n5511900000001;olá;c2;"])
+def test_a_last_line_without_ending_nor_eof_is_an_incomplete_file(tmp_path: Path, content: str) -> None:
+    with pytest.raises(BatchFileError, match=r"incomplete_file: .*the last line has no line ending and no EOF"):
+        parse(tmp_path, content)
+
+
+@pytest.mark.parametrize("content", ["5511900000000;oi;c1;\nEOF", "5511900000000;oi;c1;\r\nEOF\r\n\r\n"])
+def test_an_eof_line_completes_the_file_with_or_without_its_line_ending(tmp_path: Path, content: str) -> None:
+    _, rows = parse(tmp_path, content)
+    assert fields(rows) == [(1, "5511900000000", "oi", "c1")]
 
 
 @pytest.mark.parametrize(
@@ -122,7 +135,7 @@ def test_a_ten_megabyte_line_is_one_row(tmp_path: Path) -> None:
 
 
 def test_a_ten_megabyte_line_without_separator_is_too_few_fields(tmp_path: Path) -> None:
-    _, (row,) = parse(tmp_path, "9" * 10_000_000, format="auto")
+    _, (row,) = parse(tmp_path, "9" * 10_000_000 + "\n", format="auto")
     assert row.problem is not None and row.problem.code == "too_few_fields"
     assert len(row.destination) == 10_000_000
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
+import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from conftest import read_report
 from remessa import config
 from remessa.daemon import Daemon
 from remessa.spool import NAME_MAX_BYTES
+from remessa.store.queries import INSERT_CHUNK
 
 GOOD = "numero;texto;correlationId(opcional);\n5511987654321;Oi;c1;\nEOF\n"
 
@@ -272,3 +276,88 @@ def test_a_sidecar_that_comes_too_late_gets_a_summary_too(settings: config.Setti
     run_once(settings)
     summary = summary_of(settings.daemon.spool / "default" / "error", "good.txt.json")
     assert summary["errors"][0]["code"] == "late_sidecar"
+
+
+def _take_and_finish(settings: config.Settings, name: str, after_take: Any) -> Daemon:
+    """Take one inbox file with the daemon's intake, run `after_take` (the writer going on), then step the
+    daemon until the batch is out of processing/."""
+    daemon = Daemon(settings)
+    daemon.start()
+    try:
+        assert daemon.intake.take("default", inbox(settings) / name, daemon.clock()) is not None
+        after_take()
+        for _ in range(2000):
+            daemon.step()
+            if not os.listdir(settings.daemon.spool / "default" / "processing"):
+                break
+        else:
+            raise AssertionError("the batch never left processing/")
+    finally:
+        daemon.shutdown()
+    return daemon
+
+
+def test_a_writer_that_goes_on_after_the_file_was_read_sends_the_file_to_error_saying_so(
+        settings: config.Settings) -> None:
+    head = "numero;texto;correlationId(opcional);\n5511987650040;primeira;c1;\n"
+    (inbox(settings) / "slow.txt").write_text(head, encoding="utf-8")  # the writer paused at a line's end
+    processing = settings.daemon.spool / "default" / "processing" / "slow.txt"
+
+    def writer_goes_on() -> None:
+        with open(processing, "a", encoding="utf-8") as out:  # its open file was renamed under it
+            out.write("5511987650041;segunda;c2;\nEOF\n")
+
+    _take_and_finish(settings, "slow.txt", writer_goes_on)
+    error = settings.daemon.spool / "default" / "error"
+    summary = summary_of(error, "slow.txt")
+    assert summary["errors"][0]["code"] == "file_changed"
+    assert f"the file grew from {len(head)} to {len(head) + 30} bytes after it was read" in summary["errors"][0][
+        "message"]
+    [row] = read_report(error / "slow.txt.report.csv")  # the row read went out; the one added after did not
+    assert row["correlationId"] == "c1" and row["status"] in ("ACCEPTED", "SENT", "DELIVERED")
+    assert (error / "slow.txt").read_text(encoding="utf-8").endswith("EOF\n")  # the whole file is kept
+
+
+def test_a_file_that_changes_while_it_is_read_is_refused_before_anything_is_sent(settings: config.Settings) -> None:
+    rows = "".join(f"55119876{n:05};texto {n};c{n};\n" for n in range(3 * INSERT_CHUNK))
+    (inbox(settings) / "big.txt").write_text("numero;texto;correlationId(opcional);\n" + rows, encoding="utf-8")
+    processing = settings.daemon.spool / "default" / "processing" / "big.txt"
+    database = settings.daemon.spool / "remessa.sqlite"
+    appended = threading.Event()
+
+    def stored() -> int:
+        try:
+            with closing(sqlite3.connect(database, timeout=5)) as db:
+                return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return 0
+
+    def writer() -> None:  # appends once the load has stored its first rows (the file was read from then on)
+        while not stored():
+            time.sleep(0.005)
+        with open(processing, "a", encoding="utf-8") as out:
+            out.write("5511999999999;late;late;\nEOF\n")
+        appended.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    _take_and_finish(settings, "big.txt", lambda: appended.wait(30))
+    error = settings.daemon.spool / "default" / "error"
+    summary = summary_of(error, "big.txt")
+    assert summary["errors"][0]["code"] == "file_changed", summary["errors"]
+    # Caught during the load (nothing stored, nothing sent) or, if the load had just ended, at the finish.
+    assert "late" not in {r["correlationId"] for r in read_report(error / "big.txt.report.csv")}
+
+
+@pytest.mark.parametrize(("content", "code"), [
+    ("numero;texto;correlationId(opcional);\n5511987650040;mensagem num", "incomplete_file"),
+    ("numero;texto;correlationId(opcional);\n5511987650040;completa;c1;\n", "missing_eof"),
+])
+def test_sms_txt_without_its_end_is_refused(make_config: Any, content: str, code: str) -> None:
+    settings = config.load(make_config(profiles={"default": {"require_eof": True}}))
+    (inbox(settings) / "cut.txt").write_text(content, encoding="utf-8")
+    run_once(settings)
+    error = settings.daemon.spool / "default" / "error"
+    summary = summary_of(error, "cut.txt")
+    assert summary["errors"][0]["code"] == code and "(line 2)" in summary["errors"][0]["message"]
+    assert read_report(error / "cut.txt.report.csv") == []  # nothing sent, not even the cut row

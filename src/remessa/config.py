@@ -71,6 +71,7 @@ class ProfileSettings:
     format: str = "auto"
     in_flight: str = "retry"  # after a crash: resubmit unacknowledged messages, or mark UNKNOWN
     allow_duplicate_names: bool = False
+    require_eof: bool = False  # refuse an SMS TXT file that does not end with its EOF line
     priority: int = 0
     timezone: str = ""
     time_window: tuple[int, ...] = ()  # hours a batch may send in, local time (a sidecar's timeWindow wins)

@@ -82,6 +82,22 @@ def shown_name(name: str) -> str:
     return encoded[:NAME_MAX_BYTES - 10].decode("utf-8", "ignore") + "~" + digest
 
 
+def identity(path: Path) -> dict[str, int]:
+    """What tells that a file changed: its inode, size and modification time."""
+    info = os.stat(path)
+    return {"inode": info.st_ino, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def changed(read: dict[str, int], now: dict[str, int]) -> str:
+    """How a file changed since it was read, in words."""
+    if now["inode"] != read["inode"]:
+        return "the file was replaced"
+    if now["size"] != read["size"]:
+        return f"the file grew from {read['size']} to {now['size']} bytes" if now["size"] > read["size"] else \
+            f"the file shrank from {read['size']} to {now['size']} bytes"
+    return "the file was modified"
+
+
 def read_small(path: Path, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes, never blocking (a FIFO) nor reading more than
     that (a link to /dev/zero). Raises ValueError saying why the entry is not one, OSError if unreadable."""

@@ -25,7 +25,7 @@ from remessa.intake.validate import Validator
 from remessa.model import Batch, BatchState, Status
 from remessa.results.settlement import Settlement
 from remessa.schedule.planner import estimate
-from remessa.spool import Spool, name_problem, refusal, shown_name, sidecar_of
+from remessa.spool import Spool, changed, identity, name_problem, refusal, shown_name, sidecar_of
 from remessa.store import Store
 
 log = logging.getLogger(__name__)
@@ -101,13 +101,14 @@ class Intake:
         """Parse, validate and store the rows of a claimed file (resuming after batch.last_line)."""
         profile = self.settings.profile(batch.profile)
         try:
+            read = identity(path)
             parsed, options = open_file(self.settings, profile, path)
             self.store.update_batch(
                 batch.id,
                 format=parsed.info.format,
                 encoding=parsed.info.encoding,
                 kind=parsed.info.kind,
-                info=_info_json(parsed),
+                info={**_info_json(parsed), "read": read},
                 options=options.to_json(),
                 **asdict(timing(options, parsed.info.template, profile, self.settings.daemon.timezone,
                                 batch.received_at)),
@@ -119,6 +120,9 @@ class Intake:
             stored = self.store.add_messages(
                 batch.id, _records(parsed, validator, options, skip_to=batch.last_line)
             )
+            if identity(path) != read:
+                raise BatchFileError("file_changed", f"{path.name}: {changed(read, identity(path))} while it was"
+                                     " being read: its writer had not finished; drop it again once it is complete")
         except BatchFileError as error:
             self.store.discard_messages(batch.id)
             return self._fail(batch.id, path, error, now)
@@ -193,7 +197,7 @@ def open_file(settings: Settings, profile: ProfileSettings, path: Path) -> tuple
     raises ``BatchFileError`` for anything that refuses the whole file."""
     options = read_options(path)
     template = options.default_message_text or profile.message_text
-    parsed = open_batch(path, format=profile.format, message_text=template)
+    parsed = open_batch(path, format=profile.format, message_text=template, require_eof=profile.require_eof)
     media = parsed.info.template.media if parsed.info.template else None
     if media is not None and media.source == "PATH":
         _check_media(settings, path.name, media.location)

@@ -15,7 +15,7 @@ from remessa.config import Settings
 from remessa.model import Batch, BatchState, Status
 from remessa.results import report
 from remessa.schedule.window import load_zone
-from remessa.spool import Spool
+from remessa.spool import Spool, changed, identity
 from remessa.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ class Settlement:
         if batch.state == BatchState.QUEUED and self.store.pending(batch.id) == 0:
             outcome = "success" if self.store.accepted(batch.id) else "error"
             path = self.spool.folder(batch.profile, "processing") / batch.name
+            if self._changed_since_read(batch, path):
+                outcome = "error"
             self.close(batch, path, outcome, now)
             batch = self.store.batch(batch.id)
             self._seen[batch.id] = batch.changed_at
@@ -86,6 +88,22 @@ class Settlement:
             else:
                 return min(deadline, last + interval)
         return deadline
+
+    def _changed_since_read(self, batch: Batch, path: Path) -> bool:
+        """A writer that went on after the file was read (an upload that stalled past the settle interval):
+        what it added was never sent. The batch says so and its file goes to error/."""
+        read = batch.info.get("read")
+        try:
+            now = identity(path)
+        except FileNotFoundError:
+            return False
+        if not read or now == read:
+            return False
+        why = (f"{batch.name}: {changed(read, now)} after it was read: only the rows read were sent; send the"
+               " rest in a new file")
+        log.error("batch %d: %s", batch.id, why)
+        self.store.update_batch(batch.id, error_code="file_changed", error=f"file_changed: {why}")
+        return True
 
     def settle(self, batch: Batch, now: float) -> None:
         """The final report is written first, then the batch is committed SETTLED: a crash between the two

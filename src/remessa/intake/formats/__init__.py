@@ -7,6 +7,7 @@ is read in constant memory.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import re
@@ -114,14 +115,15 @@ PARSERS: dict[str, Parser] = {"whatsapp": whatsapp_template, "sms_txt": sms_txt,
 _FILE_NAME = re.compile(r"(?P<subaccount>[\w-]+)\.(?P<date>\d{8})\.\d+(?:\.\w+)?")
 
 
-def open_batch(path: Path, *, format: str = "auto", message_text: str = "") -> Parsed:
+def open_batch(path: Path, *, format: str = "auto", message_text: str = "", require_eof: bool = False) -> Parsed:
     """Open a batch file: its description now, its rows as a lazy stream (constant memory).
 
-    ``format`` is "auto" or a name in ``PARSERS``; ``message_text`` is the CSV ``{column}`` template.
+    ``format`` is "auto" or a name in ``PARSERS``; ``message_text`` is the CSV ``{column}`` template;
+    ``require_eof`` refuses an SMS TXT file that does not end with its EOF line.
     Raises ``BatchFileError`` for a file that cannot be taken as a whole; iterating the rows can raise it
     too, for what only shows further down (content after EOF, a quoted field never closed).
     """
-    source = sniff(path)
+    source = dataclasses.replace(sniff(path), require_eof=require_eof)
     first = source.first_line()
     if first is None:
         raise source.error("empty", "the file has only blank lines")

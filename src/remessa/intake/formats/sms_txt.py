@@ -99,6 +99,11 @@ def _rows(source: Source, header_line: int) -> Iterator[Row]:
             })  # fmt: skip
             yield row
         base += len(block)
+    if not source.terminated:  # no EOF, and the last line cut: never taken as complete
+        raise source.error("incomplete_file", "the last line has no line ending and no EOF line follows: its writer"
+                           " may not have finished; drop the file again once it is complete", base)
+    if source.require_eof:
+        raise source.error("missing_eof", "the profile requires an EOF line at the end and there is none", base)
 
 
 def _refuse_after_eof(source: Source, rest: list[str], eof_line: int, blocks: Iterator[list[str]]) -> None:

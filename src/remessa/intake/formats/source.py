@@ -27,6 +27,8 @@ class Source:
     encoding: str  # utf-8 | utf-8-sig | cp1252
     notes: tuple[str, ...] = ()
     newline: str = "\n"  # the line ending the file is written with (its first), for files written back
+    terminated: bool = True  # its last line has a line ending (else a writer may not have finished it)
+    require_eof: bool = False  # the profile's rule: a format with an EOF line must end with it
 
     @property
     def name(self) -> str:
@@ -98,14 +100,21 @@ def sniff(path: Path) -> Source:
             bom = head.startswith(codecs.BOM_UTF8)
             newline = _newline(head)
             if _is_utf8(data, head, name):
-                return Source(path, "utf-8-sig" if bom else "utf-8", newline=newline)
+                return Source(path, "utf-8-sig" if bom else "utf-8", newline=newline, terminated=_terminated(data))
             data.seek(0)
             _check_cp1252(data, name)
             data.seek(0)
             _refuse_mixed(data, name)
+            terminated = _terminated(data)
     except OSError as exc:
         raise BatchFileError("unreadable", f"{name}: cannot be read: {exc.strerror or exc}") from exc
-    return Source(path, "cp1252", (FALLBACK_NOTE,), newline)
+    return Source(path, "cp1252", (FALLBACK_NOTE,), newline, terminated)
+
+
+def _terminated(data: BinaryIO) -> bool:
+    """Whether the file's last byte ends a line."""
+    data.seek(-1, 2)
+    return data.read(1) in (b"\n", b"\r")
 
 
 def _newline(head: bytes) -> str:
