@@ -79,6 +79,7 @@ class Daemon:
             link = Provider(name, make, self.sink.provider(name), backoff)
             link.open()  # a provider down now is tried again by the dispatcher; the daemon runs on
             self.providers[name] = link
+        self.settlement.recover(now)  # before processing/ is looked at: a refused file there is on its way out
         for profile in self.settings.profiles:
             for path in self.spool.processing(profile):
                 resumed = self.intake.resume(profile, path, self.clock())

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -31,6 +32,7 @@ SIDECAR_MAX_BYTES = 1 << 20  # options fit in a few hundred bytes; more is not a
 # The longest name taken: its results need room beside it within the 255 bytes a name may have on Linux
 # (".NAME.summary.json.1234abcd.tmp" adds 27, a second file of that name "NAME.batch1234567" more).
 NAME_MAX_BYTES = 200
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp", re.DOTALL)  # how results/report.py names a file being written
 
 
 def sidecar_of(path: Path) -> Path:
@@ -218,11 +220,34 @@ class Spool:
         return target
 
     def finish(self, path: Path, outcome: str, name: str | None = None) -> Path:
-        """Move a processing/ (or refused inbox) entry to success/ or error/ under `name`."""
+        """Move a processing/ (or refused inbox) entry to success/ or error/ under `name`, then its sidecar;
+        what an interrupted move already moved is not there any more, and the rest follows."""
         target = path.parent.parent / outcome / (name or path.name)
-        os.rename(path, target)
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            pass
         _move_sidecar(path, target)
         return target
+
+    def remove_stale_temporaries(self, profile: str) -> list[Path]:
+        """Delete the temporary files (``.NAME.1234abcd.tmp``) that report writes cut short by a crash left in
+        success/ and error/; returns them. Only at start-up: a running writer's file is young and its own."""
+        removed = []
+        for outcome in ("success", "error"):
+            folder = self.folder(profile, outcome)
+            try:
+                with os.scandir(folder) as entries:
+                    names = [e.name for e in entries if _TEMPORARY.fullmatch(e.name)]
+            except FileNotFoundError:
+                continue
+            for name in names:
+                try:
+                    os.unlink(folder / name)
+                except FileNotFoundError:
+                    continue
+                removed.append(folder / name)
+        return removed
 
     def free_name(self, profile: str, outcome: str, name: str, batch_id: int) -> str:
         """`name`, or a variant carrying the batch id when success/ or error/ already has it."""

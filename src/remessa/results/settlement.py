@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -42,24 +43,46 @@ class Settlement:
         return self.spool.folder(batch.profile, batch.outcome or "processing")
 
     def close(self, batch: Batch, path: Path, outcome: str, now: float) -> None:
-        """Move the batch's file to success/ or error/, record where, and write its report."""
-        final = self.spool.free_name(batch.profile, outcome, batch.name, batch.id)
-        if path.exists() or path.is_symlink():
-            self.spool.finish(path, outcome, final)
+        """Move the batch's file to success/ or error/, record where, and write its report.
+
+        Where it goes is committed before anything moves, so that a crash midway is finished at start-up
+        under the same name (never a second name beside the first, never a sidecar left behind); a FAILED
+        batch is committed settled only once its report is written."""
+        if batch.outcome:  # a close that a crash interrupted: the same move
+            outcome, final = batch.outcome, batch.final_name
+        else:
+            final = self.spool.free_name(batch.profile, outcome, batch.name, batch.id)
+            self.store.update_batch(batch.id, final_name=final, outcome=outcome)
+        self.spool.finish(path, outcome, final)
         state = BatchState.FAILED if batch.state == BatchState.FAILED else BatchState.FINISHED
-        self.store.update_batch(
-            batch.id, final_name=final, outcome=outcome, finished_at=now, state=state, changed_at=now
-        )
+        self.store.update_batch(batch.id, finished_at=now, state=state, changed_at=now)
         closed = self.store.batch(batch.id)
         if state == BatchState.FAILED:
+            self.write(dataclasses.replace(closed, settled_at=now), now)
             self.store.update_batch(batch.id, settled_at=now)
-            closed = self.store.batch(batch.id)
-        self.write(closed, now)
+        else:
+            self.write(closed, now)
         counts = self.store.counts(batch.id)
         log.info(
             "batch %d: finished in %s/ %s", batch.id, outcome,
             " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items())) or "rows=0",
         )
+
+    def recover(self, now: float) -> None:
+        """At start-up, before any file is looked at: finish the closes of refused batches that a crash
+        interrupted, and remove the temporary files of report writes it cut short (the writes themselves
+        are done again: a FINISHED batch is rewritten or settled on its first look)."""
+        for batch in self.store.batches([BatchState.FAILED]):
+            if batch.settled_at is not None:
+                continue
+            path = self.spool.folder(batch.profile, "processing") / batch.name
+            if not os.path.lexists(path):
+                path = self.spool.folder(batch.profile, "inbox") / batch.name
+            log.warning("batch %d: finishing the refusal of %s that the last run left midway", batch.id, batch.name)
+            self.close(batch, path, "error", now)
+        for profile in self.spool.profiles:
+            for removed in self.spool.remove_stale_temporaries(profile):
+                log.info("removed %s, left by a report write the last run did not finish", removed)
 
     def progress(self, batch: Batch, now: float) -> float:
         """Advance one batch as far as its messages allow; returns when it next needs a look by time
