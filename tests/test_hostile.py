@@ -361,3 +361,42 @@ def test_sms_txt_without_its_end_is_refused(make_config: Any, content: str, code
     summary = summary_of(error, "cut.txt")
     assert summary["errors"][0]["code"] == code and "(line 2)" in summary["errors"][0]["message"]
     assert read_report(error / "cut.txt.report.csv") == []  # nothing sent, not even the cut row
+
+
+def test_a_daemon_fed_every_hostile_file_at_once_keeps_going_and_sorts_them(settings: config.Settings) -> None:
+    folder = inbox(settings)
+    header = "numero;texto;correlationId(opcional);\n"
+    with open(os.fsencode(folder) + b"/bad\xff\xfe.txt", "w", encoding="utf-8") as out:
+        out.write(GOOD)
+    hostile = {
+        "n" * 251 + ".txt": (GOOD, None, "bad_name"),
+        "fifo.txt": (GOOD, _fifo, "bad_sidecar"),
+        "zero.txt": (GOOD, _dev_zero, "bad_sidecar"),
+        "sched.txt": (GOOD, '{"scheduledAt": 100000000000000000000}', "bad_sidecar"),
+        "nest.txt": (GOOD, "[" * 100_000 + "]" * 100_000, "bad_sidecar"),
+        "mixed.txt": ((header + "5511987650010;Olá;c1;\n").encode() + "5511987650011;Olá;c2;\nEOF\n".encode("cp1252"),
+                      None, "mixed_encoding"),
+        "dup.csv": ("numero,texto,numero\n5511987650030,Oi,5511987650031\n", None, "duplicate_column"),
+        "cut.txt": (header + "5511987650040;mensagem num", None, "incomplete_file"),
+    }
+    for name, (content, sidecar, _) in hostile.items():
+        path = folder / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        if callable(sidecar):
+            sidecar(folder / f"{name}.json")
+        elif sidecar is not None:
+            (folder / f"{name}.json").write_text(sidecar, encoding="utf-8")
+    goods = [f"good{n}.txt" for n in range(3)]
+    for name in goods:
+        (folder / name).write_text(GOOD, encoding="utf-8")
+    run_once(settings)
+    state = spool_state(settings)
+    assert state["inbox"] == [] and state["processing"] == []
+    success = settings.daemon.spool / "default" / "success"
+    for name in goods:
+        assert [row["status"] for row in read_report(success / f"{name}.report.csv")] == ["DELIVERED"]
+    error = settings.daemon.spool / "default" / "error"
+    assert summary_of(error, "bad\\xff\\xfe.txt")["errors"][0]["code"] == "bad_name"
+    for name, (_, _, code) in hostile.items():
+        [shown] = [n for n in state["error"] if n.startswith(name[:20]) and n.endswith(".summary.json")]
+        assert json.loads((error / shown).read_text(encoding="utf-8"))["errors"][0]["code"] == code, name
