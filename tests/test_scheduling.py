@@ -171,7 +171,9 @@ def test_rows_not_submitted_by_expiry_are_expired_and_never_sent(make, daemons: 
     assert all(r["reason"].startswith("expired: not submitted by 2026-11-24T14:01:") for r in expired)
     assert all(r["reason"].endswith("-03:00") for r in expired)
     assert all(r["messageId"] == "" and r["submittedAt"] == "" for r in expired)
-    deadline = sp(24, 14, 1).timestamp()
+    # the expiry counts from when the file was taken (a few clock readings after 14:00), as the reason says
+    deadline = datetime.fromisoformat(expired[0]["reason"].removeprefix("expired: not submitted by ")).timestamp()
+    assert sp(24, 14, 1).timestamp() <= deadline < sp(24, 14, 2).timestamp()
     assert all(datetime.fromisoformat(r["submittedAt"]).timestamp() < deadline for r in delivered)
     counts = submission_counts(settings.daemon.spool / "sandbox.sqlite")
     assert len(counts) == len(delivered)  # the expired ones never reached the provider

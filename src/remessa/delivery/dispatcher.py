@@ -74,6 +74,11 @@ class Dispatcher:
     def _send_chunk(self, provider: str, batch: Batch, now: float) -> int:
         profile = self.settings.profiles.get(batch.profile)
         size = profile.chunk_size if profile else 500
+        try:
+            self.providers[provider].connect()
+        except DeliveryError as exc:  # down: its rows stay QUEUED (never claimed, never rejected)
+            self._failed(provider, exc, now)
+            return 0
         claimed = self.store.claim(batch.id, size, now)
         if not claimed:
             return 0
@@ -89,9 +94,7 @@ class Dispatcher:
             outcomes = self.providers[provider].send(outgoing, report)
         except DeliveryError as exc:  # the whole provider failed: it backs off, its rows wait (never rejected)
             self.store.release(ids)
-            if self._recorded.get(provider) != str(exc):
-                self._recorded[provider] = str(exc)
-                self.store.provider_failed(provider, str(exc), now)
+            self._failed(provider, exc, now)
             return 0
         except Exception as exc:  # some may be on the wire: those without an answer follow in_flight
             why = f"unexpected error while sending ({exc!r})"
@@ -105,6 +108,12 @@ class Dispatcher:
             return 0
         log.debug("batch %d: handed %d messages to %s", batch.id, len(ids), provider)
         return len(ids)
+
+    def _failed(self, provider: str, error: DeliveryError, now: float) -> None:
+        """Show the provider's failure in `remessa status` (written once per distinct error)."""
+        if self._recorded.get(provider) != str(error):
+            self._recorded[provider] = str(error)
+            self.store.provider_failed(provider, str(error), now)
 
 
 def _outgoing(message: Message, batch: Batch, coding: TextCoding | None) -> OutgoingMessage:

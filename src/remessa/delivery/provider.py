@@ -54,14 +54,14 @@ class Provider:
     def open(self) -> None:
         """Try to open now; a failure is logged and kept, and retried by a later send()."""
         try:
-            self._connect()
+            self.connect()
         except DeliveryError:
             pass
 
     def send(self, messages: Sequence[OutgoingMessage], report: Report | None = None) -> list[Outcome]:
         """Send through the open channel (opening it first), each outcome handed to `report` as it comes;
         a whole-call failure pauses the provider."""
-        channel = self._connect()
+        channel = self.connect()
         try:
             outcomes = channel.send(messages, report)
         except DeliveryError as exc:
@@ -93,7 +93,10 @@ class Provider:
         self._error, self._retry_at = error, self._clock() + pause
         return pause
 
-    def _connect(self) -> Channel:
+    def connect(self) -> Channel:
+        """The open channel, opened now if need be; raises the DeliveryError that keeps it closed (the
+        dispatcher calls this before it claims rows, so rows never leave the queue for a provider that is
+        down)."""
         with self._lock:
             if self._closed:
                 raise TemporaryFailure(f"provider {self.name}: closed")
