@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from remessa.channels.smpp import receipt as smpp_receipt
+from remessa.channels.smpp.ids import IdForms
 from remessa.channels.smpp.receipt import (
     is_receipt,
     parse_receipt_date,
@@ -19,7 +20,6 @@ from remessa.channels.smpp.receipt import (
 )
 from remessa.channels.smpp.settings import SmppSettings
 from remessa.model import Receipt, Status, status_for_delivered_code, status_for_sent_code
-from remessa.store.receipts import id_variants
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UUID = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
@@ -92,7 +92,7 @@ def test_parse_receipt_date(value: str, expected: datetime | None) -> None:
     assert parse_receipt_date(value) == expected
 
 
-# ---- is_receipt, tlv_int, id_variants -----------------------------------------------------------
+# ---- is_receipt, tlv_int, IdForms ---------------------------------------------------------------
 
 @pytest.mark.parametrize(
     ("esm_class", "expected"),
@@ -112,27 +112,38 @@ def test_tlv_int(value: bytes | str | int | None, expected: int | None) -> None:
     assert tlv_int(value) == expected
 
 
+def forms(*ids: str) -> IdForms:
+    learned = IdForms()
+    learned.learn(ids)
+    return learned
+
+
 @pytest.mark.parametrize(
-    ("message_id", "must_contain"),
+    ("submitted", "receipt_id", "alias"),
     [
-        ("0A1B2C3D", {"0a1b2c3d", "169552957"}),
-        ("169552957", {"169552957", "a1b2c3d"}),
-        (UUID, {UUID.lower(), UUID.lower().replace("-", "")}),
-        (UUID.replace("-", ""), {UUID.lower()}),
-        (" abc\x00", {"abc", "2748"}),
+        # decimal ids: a decimal receipt id is read as it is, never as hex (1544 is not 0x608's receipt)
+        (("608", "1543", "99999"), "1544", ""),
+        (("608", "1543"), "608", ""),
+        # ...but hex letters in a receipt of a decimal provider are its hex form
+        (("608", "1543"), "5a4", "1444"),
+        # hex ids of one width: a decimal number of another length is their decimal form, zeros kept
+        (("0a1b2c3d", "0000beef"), "169552957", "0a1b2c3d"),
+        (("0a1b2c3d", "0000beef"), "48879", "0000beef"),
+        (("0a1b2c3d",), "1b2c3d4e", ""),  # a hex id of the provider's own form: as it is
+        (("0a1b2c3d",), "12345678", ""),  # digits of the provider's own length may be a hex id: as it is
+        (("a1b2c3d", "beef"), "48879", "beef"),  # widths vary: no zeros
+        # UUIDs without dashes, from a UUID provider only
+        ((UUID,), UUID.replace("-", ""), UUID.lower()),
+        (("0a1b2c3d",), UUID.replace("-", "").lower(), ""),
+        # nothing learned yet: nothing guessed
+        ((), "1544", ""),
+        ((), UUID.replace("-", ""), ""),
+        (("608",), "not-an-id!", ""),
     ],
 )
-def test_id_variants(message_id: str, must_contain: set[str]) -> None:
-    assert must_contain <= id_variants(message_id)
-
-
-def test_id_variants_match_hex_submit_to_decimal_receipt_with_leading_zeros() -> None:
-    stored = "00a1b2c3d"  # submit_sm_resp message_id
-    reported = str(int(stored, 16))  # what the receipt text says
-    assert id_variants(stored) & id_variants(reported)
-    assert not id_variants("ab12") & id_variants("ab13")
-    assert id_variants("") == set()
-    assert id_variants("not-an-id!") == {"not-an-id!"}
+def test_a_receipt_id_is_read_in_the_form_the_provider_answered_with(
+        submitted: tuple[str, ...], receipt_id: str, alias: str) -> None:
+    assert forms(*submitted).alias(receipt_id) == alias
 
 
 # ---- receipt_from_deliver -----------------------------------------------------------------------

@@ -257,18 +257,40 @@ def test_a_retry_of_a_message_in_doubt_that_is_refused_is_unknown_not_rejected(d
     assert refused == [(Status.REJECTED, "202 INVALID_DESTINATION_NUMBER")]
 
 
-def test_a_receipt_naming_the_id_in_another_form_still_matches(db: Store) -> None:
+def test_a_receipt_naming_the_id_in_another_form_matches_by_its_alias(db: Store) -> None:
     batch_id = _batch(db, 3)
     hexed, uuid, early = db.claim(batch_id, 3, 2.0)
     uuid_id = "7f3c0a2e-6b1e-4c2d-9a3f-0000000000aa"
     db.record_outcomes(batch_id, [Accepted(hexed.id, "1A2B"), Accepted(uuid.id, uuid_id)], 3.0)
-    # decimal for the hex id, and the UUID without its dashes, as some SMSCs write them in receipts
-    assert db.record_receipts([_delivered("6699", "6699"), _delivered("7f3c0a2e6b1e4c2d9a3f0000000000aa", "x")],
+    # decimal for the hex id, and the UUID without its dashes: the channel gives the provider's form as alias
+    assert db.record_receipts([dataclasses.replace(_delivered("6699", "6699"), alias="1a2b"),
+                               dataclasses.replace(_delivered("7f3c0a2e6b1e4c2d9a3f0000000000aa", "x"), alias=uuid_id)],
                               4.0) == 2
     # one that came before its submit answer, in decimal, is matched when the hex id is recorded
-    assert db.record_receipts([_delivered("48879", "48879")], 4.0) == 0
+    assert db.record_receipts([dataclasses.replace(_delivered("48879", "48879"), alias="beef")], 4.0) == 0
     db.record_outcomes(batch_id, [Accepted(early.id, "beef")], 5.0)
     assert [m.status for m in db.messages(batch_id)] == [Status.DELIVERED] * 3
+
+
+def test_a_receipt_never_changes_a_message_whose_id_is_another(db: Store) -> None:
+    """Decimal ids: the receipt for 1544 comes before 1544's submit answer is stored, while message 608
+    (0x608 = 1544) is waiting for its own receipt. It waits, and goes to 1544 once that is recorded."""
+    batch_id = _batch(db, 2)
+    first, second = db.claim(batch_id, 2, 2.0)
+    db.record_outcomes(batch_id, [Accepted(first.id, "608")], 3.0)
+    undelivered = _delivered("1544", "1544", code=104)
+    assert db.record_receipts([undelivered], 4.0) == 0  # no alias: decimal ids are read as they are
+    assert [m.status for m in db.messages(batch_id)] == [Status.ACCEPTED, Status.SUBMITTING]
+    db.record_outcomes(batch_id, [Accepted(second.id, "1544")], 5.0)
+    assert db.record_receipts([_delivered("608", "608")], 6.0) == 1
+    assert [(m.provider_id, m.status) for m in db.messages(batch_id)] == [
+        ("608", Status.DELIVERED), ("1544", Status.UNDELIVERED)]
+    # an alias never wins over the id itself: "1544" names a message now, so its receipt goes there (and
+    # changes nothing, UNDELIVERED is final), never to 608
+    late = dataclasses.replace(_delivered("1544", "1544"), alias="608")
+    assert db.record_receipts([late], 7.0) == 1
+    assert [(m.provider_id, m.status) for m in db.messages(batch_id)] == [
+        ("608", Status.DELIVERED), ("1544", Status.UNDELIVERED)]
 
 
 def test_an_opt_out_blocks_the_queued_messages_to_that_number(db: Store) -> None:

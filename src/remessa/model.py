@@ -152,6 +152,9 @@ class Receipt:
     delivered_status: str = ""
     correlation_id: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the provider's own form of `provider_id` when the receipt wrote it in another (the channel knows
+    #: the form from its submission answers); matched only where `provider_id` itself matches nothing
+    alias: str = ""
 
 
 @dataclass(frozen=True)

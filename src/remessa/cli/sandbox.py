@@ -37,6 +37,18 @@ def add(sub: Any) -> None:
                      help="accept, then receipt UNDELIV, destinations matching the glob; repeatable (default: *0104)")
     box.add_argument("--tls-cert", type=Path, help="PEM certificate: speak SMPP over TLS (with --tls-key)")
     box.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    quirks = box.add_argument_group("quirks of other SMSCs")
+    quirks.add_argument("--ids", choices=("uuid", "decimal", "hex"), default="uuid",
+                        help="message_id form: UUIDs, decimal 1, 2, 3... or eight hex digits (default: %(default)s)")
+    quirks.add_argument("--receipts-first", action="store_true",
+                        help="send each receipt at once, before its submit_sm_resp")
+    quirks.add_argument("--vendor-tlv", metavar="TEXT",
+                        help="TLV 0x1403 carries this text instead of the sent code (e.g. 4412345678)")
+    quirks.add_argument("--account-rate", type=standalone.non_negative, default=0.0, metavar="PER_SECOND",
+                        help="a quota for the account over all binds, enforced by spacing: a submit_sm sooner than"
+                             " 1/PER_SECOND s after the last one accepted gets ESME_RTHROTTLED (default: none)")
+    quirks.add_argument("--silent-after", type=int, metavar="N",
+                        help="after N accepted submits, answer no submit_sm at all (a full queue)")
     box.set_defaults(handler=handle, needs_config=False)  # the simulator reads no configuration
 
 
@@ -52,7 +64,8 @@ def handle(_settings: Settings | None, args: argparse.Namespace) -> int:
         port=args.port, max_submits_per_second=args.rate or None, sent_receipt_delay=args.sent_delay,
         delivery_receipt_delay=args.delivery_delay, reject_destinations=dict(args.reject or standalone.REJECT),
         undeliverable_destinations=tuple(args.undeliverable or standalone.UNDELIVERABLE), ssl_context=context,
-        submit_log_level=logging.INFO))
+        submit_log_level=logging.INFO, ids=args.ids, receipts_first=args.receipts_first,
+        vendor_tlv_value=args.vendor_tlv, account_rate=args.account_rate or None, silent_after=args.silent_after))
     try:
         smsc.start()
     except OSError as exc:

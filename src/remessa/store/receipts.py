@@ -8,18 +8,15 @@ one insert, one update per message with every receipt of the batch folded in, in
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from remessa.model import FINAL, RANK, Receipt, Status, status_for_delivered_code, status_for_sent_code
 from remessa.store.schema import batches, message_parts, messages, receipts
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_HEX = re.compile(r"^[0-9a-f]+$")
 LOOKUP_CHUNK = 500  # provider ids per IN (...) lookup, well under every database's bound-parameter limit
 
 _BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest message wins (assigned last)
@@ -38,32 +35,6 @@ _MATCH_RECEIPT = update(receipts).where(receipts.c.id == bindparam("rid")).value
 _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
 
 
-def id_variants(message_id: str) -> set[str]:
-    """Lower-case forms under which an SMSC may report `message_id`, to match a receipt to a submission.
-
-    Many SMSCs put the decimal form of a hex message_id in the receipt text (or the reverse), drop leading
-    zeros, or strip a UUID's dashes. Returns the id as-is plus: hex read as decimal, decimal written as hex
-    (both without leading zeros), and a UUID with and without dashes. Match when the variant sets of the
-    stored id and the receipt id intersect, and only after an exact match failed: "123" is both a decimal
-    and a hex id, so the widened match can pair two different messages on an SMSC that mixes the forms.
-    """
-    base = message_id.strip().strip("\x00").strip().lower()
-    if not base:
-        return set()
-    variants = {base}
-    if _UUID.match(base):
-        variants.add(base.replace("-", ""))
-    elif len(base) == 32 and _HEX.match(base):
-        variants.add(f"{base[:8]}-{base[8:12]}-{base[12:16]}-{base[16:20]}-{base[20:]}")
-    elif _HEX.match(base) and len(base) <= 16:  # 64-bit ids; a longer number is not a converted id
-        variants.add(format(int(base, 16), "x"))
-        variants.add(str(int(base, 16)))
-        if base.isdigit():
-            variants.add(format(int(base), "x"))
-            variants.add(str(int(base)))
-    return variants
-
-
 class _Message:
     """A message being folded: its row as read, then the column changes of each receipt applied so far."""
 
@@ -80,14 +51,14 @@ def record_receipts(conn: Connection, batch: Sequence[Receipt], now: float) -> i
     Returns how many matched a message. Each touched batch is marked changed once.
     """
     rows = [_row(receipt, now) for receipt in batch]
-    pids = {row["provider_id"] for row in rows}
-    found = _lookup(conn, pids)
-    # an SMSC may write the id in the receipt in another form (decimal for hex, a UUID without dashes): tried
-    # only after the exact id failed. On an SMSC that mixes hex and decimal, a receipt that beat its submit
-    # answer could meet another message whose id is one of its other forms; with UUIDs that cannot happen.
-    aliases = {alias: pid for pid in pids - set(found) for alias in id_variants(pid) if alias != pid}
-    for alias, message in _lookup(conn, set(aliases)).items():
-        found.setdefault(aliases[alias], message)
+    found = _lookup(conn, {row["provider_id"] for row in rows})
+    # the provider's own form of an id the receipt wrote in another (decimal for hex...): only where the id
+    # itself names no message. No receipt ever changes a message whose id is not the receipt's in some form.
+    aliases = {row["alias"] for row in rows if row["alias"] and row["provider_id"] not in found}
+    by_alias = _lookup(conn, aliases)
+    for row in rows:
+        if row["provider_id"] not in found and row["alias"] in by_alias:
+            found[row["provider_id"]] = by_alias[row["alias"]]
     conn.execute(_INSERT_RECEIPT, [
         {**row, "message_id": found[row["provider_id"]].id if row["provider_id"] in found else None}
         for row in rows
@@ -115,36 +86,45 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
     """Match and apply the receipts that arrived before their messages were accepted.
 
     `accepted` maps each provider id (lower case; every part's id for a multipart message) to
-    (message id, parts) of the message just marked ACCEPTED with it; a receipt filed under another form of
-    the id (decimal for hex, a UUID without dashes) matches too.
+    (message id, parts) of the message just marked ACCEPTED with it. A receipt filed under the id itself
+    matches; one that wrote the id in another form matches by its alias (the id as the provider answered).
     """
-    accepted = {**{alias: target for pid, target in accepted.items() for alias in id_variants(pid)}, **accepted}
+    wanted = list(accepted)
     early = conn.execute(
         select(receipts)
-        .where(receipts.c.message_id.is_(None), receipts.c.provider_id.in_(list(accepted)))
+        .where(receipts.c.message_id.is_(None),
+               or_(receipts.c.provider_id.in_(wanted), receipts.c.alias.in_(wanted)))
         .order_by(receipts.c.id)
     ).all()
+    early = [r for r in early if r.provider_id in accepted or not _names_a_message(conn, r.provider_id)]
     if not early:
         return
-    conn.execute(_MATCH_RECEIPT, [{"rid": r.id, "mid": accepted[r.provider_id][0]} for r in early])
-    mids = sorted({accepted[r.provider_id][0] for r in early})
+    target = {r.id: accepted[r.provider_id] if r.provider_id in accepted else accepted[r.alias] for r in early}
+    conn.execute(_MATCH_RECEIPT, [{"rid": r.id, "mid": target[r.id][0]} for r in early])
+    mids = sorted({mid for mid, _ in target.values()})
     statuses: dict[int, str] = {}
     for start in range(0, len(mids), LOOKUP_CHUNK):
         query = select(messages.c.id, messages.c.status).where(messages.c.id.in_(mids[start:start + LOOKUP_CHUNK]))
         statuses.update((row[0], row[1]) for row in conn.execute(query))
     folded: dict[int, _Message] = {}
     for receipt in early:
-        mid, parts = accepted[receipt.provider_id]
+        mid, parts = target[receipt.id]
         if mid not in folded:
             folded[mid] = _Message(mid, statuses[mid], batch_id, parts)
         _fold(conn, folded[mid], dict(receipt._mapping))
     _write(conn, folded.values(), early[-1].received_at)
 
 
+def _names_a_message(conn: Connection, provider_id: str) -> bool:
+    """Whether some message has this provider id itself (then an alias never takes the receipt elsewhere)."""
+    return bool(_lookup(conn, {provider_id}))
+
+
 def _row(receipt: Receipt, now: float) -> dict[str, Any]:
     pid = receipt.provider_id.lower()
     return {
         "provider_id": pid,
+        "alias": receipt.alias.lower() or None,
         "part_id": str(receipt.raw.get("part_id") or pid).lower(),
         "at": receipt.at.timestamp(),
         "sent_code": receipt.sent_code,

@@ -89,6 +89,7 @@ receipts = Table(
     Column("message_id", Integer, ForeignKey("messages.id")),  # NULL until matched
     Column("provider_id", String(100), nullable=False),
     Column("part_id", String(100)),  # the part's own id when a multipart message reports per part
+    Column("alias", String(100)),  # the provider's own form of provider_id, when the receipt wrote another
     Column("at", Float, nullable=False),
     Column("sent_code", Integer),
     Column("sent_status", String(64)),
@@ -98,6 +99,7 @@ receipts = Table(
     Column("received_at", Float, nullable=False),
     Index("ix_receipts_provider_id", "provider_id"),
     Index("ix_receipts_message_id", "message_id"),
+    Index("ix_receipts_alias", "alias"),
 )
 
 message_parts = Table(  # parts 2..n of a multipart message under their own provider ids

@@ -8,6 +8,7 @@ too, and are acknowledged to the SMSC only after. No bind thread waits on the da
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import ssl
@@ -22,6 +23,7 @@ from remessa.channels.base import ReceiptSink, Report
 from remessa.channels.handoff import Handoff
 from remessa.channels.smpp import text as smpp_text
 from remessa.channels.smpp.bind import Bind, Job
+from remessa.channels.smpp.ids import IdForms
 from remessa.channels.smpp.receipt import RECEIPTED_MESSAGE_ID, is_receipt, receipt_from_deliver, tlv_str
 from remessa.channels.smpp.session import BindConfig
 from remessa.channels.smpp.settings import SmppSettings, validity_period
@@ -107,6 +109,7 @@ class SmppChannel:
         self._binds: list[Bind] = []
         self._handoff: Handoff | None = None
         self._references = smpp_text.References()
+        self._ids = IdForms()  # the form of this provider's ids, to read the ids its receipts carry
         self._work: deque[Job] = deque()  # taken by whichever bind has room: see smpp_bind
         self._state = "new"  # new | open | closed
 
@@ -247,6 +250,7 @@ class SmppChannel:
         where = f"{self.settings.host}:{self.settings.port}"
         if kind == "ok":
             ids = tuple(job.ids)
+            self._ids.learn(ids)
             outcome: Outcome = Accepted(message.id, ids[0], parts=len(ids), part_ids=ids if len(ids) > 1 else ())
         elif kind == "refused" and status is not None:
             outcome = refusal(message.id, status)
@@ -325,7 +329,8 @@ class SmppChannel:
                 continue
             receipt = receipt_from_deliver(pdu.esm_class, pdu.short_message, pdu.tlvs, now, self._zone)
             if receipt is not None:
-                receipts.append((n, receipt))
+                alias = self._ids.alias(receipt.provider_id)
+                receipts.append((n, dataclasses.replace(receipt, alias=alias) if alias else receipt))
         answer = _Answer(statuses, bool(receipts) + len(inbound), reply)
         if receipts:
             positions = [n for n, _ in receipts]

@@ -239,9 +239,13 @@ RECEIPTS: Mapping[str, tuple[int, int, int, Mapping[int, str]]] = MappingProxyTy
 
 
 def receipt(message_id: str, stat: str, submitted: datetime, done: datetime, *, handset: str, sender: str,
-            sample: bytes, vendor_nul: bool) -> tuple[dict[str, Value], dict[int, bytes]]:
-    """Fields and TLVs of a deliver_sm receipt (esm_class 0x04) in the provider's form; dates as given (UTC)."""
+            sample: bytes, vendor_nul: bool,
+            vendor_value: str | None = None) -> tuple[dict[str, Value], dict[int, bytes]]:
+    """Fields and TLVs of a deliver_sm receipt (esm_class 0x04) in the provider's form; dates as given (UTC).
+    `vendor_value` replaces the sent code of TLV 0x1403 (as a classic simulator fills it with its own content)."""
     state, err, dlvrd, vendor = RECEIPTS[stat]
+    if vendor_value is not None:
+        vendor = {0x1403: vendor_value}
     text = (f"id:{message_id} sub:001 dlvrd:{dlvrd:03d} submit date:{submitted:%y%m%d%H%M}"
             f" done date:{done:%y%m%d%H%M} stat:{stat} err:{err:03d} text:").encode("ascii") + sample
     fields: dict[str, Value] = {

@@ -57,6 +57,8 @@ class Smsc:
         self._received: deque[Pdu] = deque(maxlen=10_000)
         self._sessions: dict[int, Session] = {}
         self._numbers = itertools.count(1)
+        self._ids = itertools.count(1)  # decimal and hex message_ids
+        self._account_last = float("-inf")  # when the last submit_sm was accepted (account_rate)
         self._spread = itertools.count()  # which bound receiver gets the next deliver_sm
         self._stopping = threading.Event()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -355,26 +357,51 @@ class Smsc:
         for pattern, status in self.config.reject_destinations.items():
             if fnmatchcase(destination, pattern):
                 return self._respond(s, p, status)
-        message = Submitted(str(uuid.uuid4()), p.text("source_addr"), destination, text, p.number("data_coding"),
-                            datetime.now(UTC))
         with self._lock:
-            self._stats.accepted += 1
-            self._messages[message.message_id] = message
+            if self.config.silent_after is not None and self._stats.accepted >= self.config.silent_after:
+                return None  # the queue is full: it says nothing, as some SMSCs do
+            spacing = 1.0 / self.config.account_rate if self.config.account_rate else 0.0
+            if spacing and now < self._account_last + spacing - self.config.rate_tolerance / 10:
+                self._stats.throttled += 1
+                throttled = True
+            else:
+                throttled, self._account_last = False, now
+                self._stats.accepted += 1
+                message = Submitted(self._new_id(), p.text("source_addr"), destination, text,
+                                    p.number("data_coding"), datetime.now(UTC))
+                self._messages[message.message_id] = message
+        if throttled:
+            return self._respond(s, p, pdu.ESME_RTHROTTLED)
         log.log(self.config.submit_log_level, "connection %d: submit_sm to %s accepted as %s", s.number, destination,
                 message.message_id)
-        self._respond(s, p, fields={"message_id": message.message_id})
+        if not self.config.receipts_first:
+            self._respond(s, p, fields={"message_id": message.message_id})
         if p.number("registered_delivery") & 0x03:
             final = "UNDELIV" if any(fnmatchcase(destination, pat) for pat in
                                      self.config.undeliverable_destinations) else "DELIVRD"
             for delay, stat in ((self.config.sent_receipt_delay, "ACCEPTD"),
                                 (self.config.delivery_receipt_delay, final)):
-                self._schedule(delay, functools.partial(self._deliver, self._receipt(message, stat)))
+                if self.config.receipts_first:
+                    self._deliver(self._receipt(message, stat))
+                else:
+                    self._schedule(delay, functools.partial(self._deliver, self._receipt(message, stat)))
+        if self.config.receipts_first:
+            self._respond(s, p, fields={"message_id": message.message_id})
+        return None
+
+    def _new_id(self) -> str:
+        """A message_id in the configured form (called under the lock)."""
+        if self.config.ids == "uuid":
+            return str(uuid.uuid4())
+        number = next(self._ids)
+        return str(number) if self.config.ids == "decimal" else f"{number:08x}"
 
     def _receipt(self, message: Submitted, stat: str) -> Delivery:
         sample = message.short_message[:20] if message.data_coding in (0, 1, 3) else b""
         fields, tlvs = pdu.receipt(message.message_id, stat, message.submitted_at, datetime.now(UTC),
                                    handset=message.destination, sender=message.source, sample=sample,
-                                   vendor_nul=self.config.vendor_tlv_nul)
+                                   vendor_nul=self.config.vendor_tlv_nul,
+                                   vendor_value=self.config.vendor_tlv_value)
         return Delivery(fields, tlvs, message.message_id)
 
     def _deliver(self, d: Delivery) -> None:

@@ -39,6 +39,13 @@ class SmscConfig:
     vendor_tlv_nul: bool = False  # terminate the 0x1403-0x1406 values with a NUL
     ssl_context: ssl.SSLContext | None = None  # a server-side context to speak SMPP over TLS
     submit_log_level: int = logging.DEBUG  # `remessa sandbox` logs every submit_sm at INFO
+    ids: str = "uuid"  # the message_id form: "uuid", "decimal" (1, 2, 3...) or "hex" (eight digits)
+    receipts_first: bool = False  # a receipt is sent before its submit_sm_resp (some SMSCs race like this)
+    vendor_tlv_value: str | None = None  # 0x1403 carries this instead of a sent code (e.g. "4412345678")
+    #: a per-account quota enforced by spacing: a submit_sm less than 1/account_rate s after the last one
+    #: accepted on any bind of the same system_id is ESME_RTHROTTLED
+    account_rate: float | None = None
+    silent_after: int | None = None  # once this many submits are accepted, answer nothing more (queue full)
 
 
 @dataclass
