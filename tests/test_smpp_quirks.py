@@ -55,3 +55,20 @@ def test_decimal_ids_with_receipts_before_their_answers_reach_their_own_rows(
     assert {"608", "1544"} <= {r["messageId"] for r in rows}
     assert all(r["deliveredStatusCode"] == ("104" if r["status"] == "UNDELIVERED" else "4") for r in rows)
     assert {k: n for k, n in summary["counts"].items() if n} == {"DELIVERED": 1800, "UNDELIVERED": 200}
+
+
+def test_a_vendor_tlv_with_foreign_content_leaves_stat_in_charge(tmp_path: Path, run_daemon) -> None:
+    config = dataclasses.replace(SMSC, vendor_tlv_value="4412345678", undeliverable_destinations=UNDELIVERABLE)
+    with Smsc(config) as smsc:
+        settings = smpp_settings(tmp_path, smsc.port, rate=1000.0)
+        running = run_daemon(settings)
+        content, lines = batch(100)
+        drop(settings, content)
+
+        folder, summary = settled(running)
+
+        rows = report(settings, folder)
+        check_batch(rows, lines, [smsc])
+    assert [r for r in rows if r["status"] != expected(r["destination"])] == []
+    assert {r["sentStatusCode"] for r in rows} == {"2"} and {r["sentStatus"] for r in rows} == {"SENT_SUCCESS"}
+    assert all(r["reason"] in ("", "provider: 104 NOT_DELIVERED") for r in rows)

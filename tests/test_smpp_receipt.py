@@ -353,3 +353,24 @@ def test_receipt_dates_are_read_on_the_smscs_clock() -> None:
 def test_an_unknown_receipt_time_zone_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="receipt_time_zone: unknown time zone 'America/Sao_Pablo'"):
         SmppSettings(receipt_time_zone="America/Sao_Pablo")
+
+
+@pytest.mark.parametrize(
+    ("stat", "err", "vendor", "codes"),
+    [
+        # a classic simulator fills 0x1403 with its own number: stat decides, the TLV is kept in raw
+        ("ACCEPTD", "000", {0x1403: b"4412345678"}, (2, "SENT_SUCCESS", None, "")),
+        ("DELIVRD", "000", {0x1403: b"4412345678\x00"}, (2, "SENT_SUCCESS", 4, "DELIVERED_SUCCESS")),
+        ("UNDELIV", "104", {0x1405: b"77", 0x1406: b"SOMETHING"}, (2, "SENT_SUCCESS", 104, "NOT_DELIVERED")),
+        # known codes and names still win over stat
+        ("DELIVRD", "000", {0x1405: b"104"}, (2, "SENT_SUCCESS", 104, "NOT_DELIVERED")),
+        ("ACCEPTD", "000", {0x1404: b"SENT_SUCCESS", 0x1403: b""}, (2, "SENT_SUCCESS", None, "")),
+        ("REJECTD", "000", {0x1403: b"203"}, (203, "BLACKLISTED", None, "")),
+    ],
+)
+def test_vendor_tlvs_are_used_only_when_they_hold_known_codes(
+        stat: str, err: str, vendor: dict[int, bytes], codes: tuple[object, ...]) -> None:
+    receipt = receipt_from_deliver(RECEIPT, provider_text(stat, err), vendor, NOW)
+    assert receipt is not None
+    assert (receipt.sent_code, receipt.sent_status, receipt.delivered_code, receipt.delivered_status) == codes
+    assert set(receipt.raw["vendor_tlvs"]) == {f"0x{tag:04X}" for tag in vendor}

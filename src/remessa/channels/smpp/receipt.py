@@ -22,6 +22,7 @@ SENT_CODE_TLV = 0x1403  # provider: sent status code
 SENT_NAME_TLV = 0x1404  # provider: sent status name
 DELIVERED_CODE_TLV = 0x1405  # provider: delivered status code
 DELIVERED_NAME_TLV = 0x1406  # provider: delivered status name
+VENDOR_TLVS = (SENT_CODE_TLV, SENT_NAME_TLV, DELIVERED_CODE_TLV, DELIVERED_NAME_TLV)
 
 #: esm_class bits 5..2 (mask 0x3C): message type.
 _ESM_TYPE_MASK = 0x3C
@@ -188,12 +189,22 @@ def codes_for_stat(stat: str, err: str = "") -> tuple[int | None, int | None]:
     return None, None
 
 
-def _code_and_name(code: int | None, name: str, names: dict[int, str]) -> tuple[int | None, str]:
+def _vendor(tlvs: dict[int, Any], code_tag: int, name_tag: int,
+            names: dict[int, str]) -> tuple[int, str] | None:
+    """The provider's code and name from its TLVs, only when they hold one of its known codes (or names);
+    other content (a simulator's own numbers) is ignored and stat/err decide."""
+    code = tlv_int(tlvs.get(code_tag))
+    name = tlv_str(tlvs.get(name_tag)).upper()
+    if code is not None and code in names:
+        return code, name if name in names.values() else names[code]
     if code is None and name:
-        code = next((c for c, n in names.items() if n == name.upper()), None)
-    if code is None:
-        return None, ""
-    return code, name or names.get(code, "")
+        return next(((c, n) for c, n in names.items() if n == name), None)
+    return None
+
+
+def _named(code: int | None, names: dict[int, str]) -> tuple[int | None, str]:
+    """A code derived from stat/err, with its name."""
+    return (None, "") if code is None else (code, names.get(code, ""))
 
 
 def receipt_from_deliver(
@@ -203,7 +214,8 @@ def receipt_from_deliver(
 
     None for a mobile-originated message, a receipt without any id, and a receipt with no status change
     (ENROUTE, an unknown stat word, garbage). The receipted_message_id TLV wins over the text's id; the
-    provider's TLVs 0x1403–0x1406 win over codes derived from stat/err, field by field; the text's stat wins
+    provider's TLVs 0x1403–0x1406 win over codes derived from stat/err, field by field, when they hold
+    one of its known codes (other content is kept in `raw` and ignored); the text's stat wins
     over message_state, which is used only when the text has no stat. `at` is the done date (read in `zone`,
 the SMSC's clock) or `now`.
     """
@@ -228,16 +240,13 @@ the SMSC's clock) or `now`.
             stat = MESSAGE_STATES.get(state, "")
     stat_sent, stat_delivered = codes_for_stat(stat, fields.get("err", ""))
 
-    vendor_sent = tlv_int(tlvs.get(SENT_CODE_TLV))
-    vendor_delivered = tlv_int(tlvs.get(DELIVERED_CODE_TLV))
-    sent_code, sent_status = _code_and_name(
-        vendor_sent if vendor_sent is not None else stat_sent, tlv_str(tlvs.get(SENT_NAME_TLV)), SENT_CODES
-    )
-    delivered_code, delivered_status = _code_and_name(
-        vendor_delivered if vendor_delivered is not None else stat_delivered,
-        tlv_str(tlvs.get(DELIVERED_NAME_TLV)),
-        DELIVERED_CODES,
-    )
+    vendor = {f"0x{tag:04X}": tlv_str(tlvs[tag]) for tag in VENDOR_TLVS if tlvs.get(tag) is not None}
+    if vendor:
+        raw["vendor_tlvs"] = vendor  # kept as they came, whether or not they were used
+    sent_code, sent_status = (_vendor(tlvs, SENT_CODE_TLV, SENT_NAME_TLV, SENT_CODES)
+                              or _named(stat_sent, SENT_CODES))
+    delivered_code, delivered_status = (_vendor(tlvs, DELIVERED_CODE_TLV, DELIVERED_NAME_TLV, DELIVERED_CODES)
+                                        or _named(stat_delivered, DELIVERED_CODES))
     if sent_code is None and delivered_code is None:
         log.debug("receipt for %s with no status change (stat %r)", provider_id, stat)
         return None
