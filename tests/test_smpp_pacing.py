@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remessa.channels.smpp.pacing import CATCH_UP, SPAN, Pacer
+from remessa.channels.smpp.pacing import CATCH_UP, SPAN, Pacer, PoolRate
 
 
 def look(pacer: Pacer, at: float, window: int) -> list[float]:
@@ -48,12 +51,42 @@ def test_a_late_loop_catches_up_only_a_little_and_never_beyond_the_span() -> Non
     assert_span_holds(sent, 80)
 
 
-def test_hold_stops_the_bind_until_then_with_nothing_to_catch_up() -> None:
-    pacer = Pacer(80.0)
-    look(pacer, 0.0, window=10)
-    pacer.hold(5.0)
-    assert look(pacer, 4.99, window=10) == []
-    assert len(look(pacer, 5.0, window=10)) == 1
+def test_the_pool_rate_falls_once_per_throttling_episode_and_climbs_back_slowly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    pool = PoolRate(320.0, "smpp test")
+    caplog.set_level(logging.DEBUG, "remessa.channels.smpp.pacing")
+    pool.sent(0.0)
+    for sent in (0.0, 0.001, 0.002):  # three answers to submits sent before the first cut: one episode
+        pool.throttled(sent, 0.01)
+    assert pool.rate == pytest.approx(288.0)
+    assert pool.ready_at() >= 0.01 + 1 / 288.0  # the next submit waits its new spacing
+    pool.throttled(0.02, 0.03)  # sent after the cut: a new episode
+    assert pool.rate == pytest.approx(259.2)
+    pool.accepted(0.5)
+    assert pool.rate == pytest.approx(259.2)  # under a second since the cut: no probing yet
+    pool.accepted(1.1)
+    assert 259.2 < pool.rate < 266.0
+    climbed = pool.rate
+    pool.throttled(1.2, 1.3)  # the sawtooth just under the quota is not a warning each time
+    assert pool.rate == pytest.approx(climbed * 0.9)
+    warnings = [r.getMessage().split("sends ")[1].split("/s")[0] for r in caplog.records
+                if r.levelno == logging.WARNING]
+    assert warnings == ["288.0", "259.2"]
+    for second in range(2, 400):
+        pool.accepted(float(second))
+    assert pool.rate == 320.0  # never above the configured rates
+
+
+def test_the_pool_spaces_submits_of_every_bind_evenly() -> None:
+    pool = PoolRate(20.0)
+    sent = []
+    now = 0.0
+    while len(sent) < 40:  # two binds asking as often as they like
+        now = max(now, pool.ready_at())
+        pool.sent(now)
+        sent.append(now)
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) == pytest.approx(0.05) and max(gaps) == pytest.approx(0.05)
 
 
 def test_a_rate_below_one_per_second_spaces_submits_by_its_interval() -> None:

@@ -5,13 +5,14 @@ per-account throttle, a queue that stops answering. Each row's report line must 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from remessa.simulators.smsc.server import Smsc
-from smpp_rig import (  # noqa: F401 - run_daemon is a fixture
+from smpp_rig import (  # noqa: F401 - run_daemon and smsc are fixtures
     SMSC,
     batch,
     check_batch,
@@ -20,6 +21,7 @@ from smpp_rig import (  # noqa: F401 - run_daemon is a fixture
     run_daemon,
     settled,
     smpp_settings,
+    smsc,
 )
 
 UNDELIVERABLE = ("*3",)  # every tenth destination is receipted UNDELIV
@@ -72,3 +74,60 @@ def test_a_vendor_tlv_with_foreign_content_leaves_stat_in_charge(tmp_path: Path,
     assert [r for r in rows if r["status"] != expected(r["destination"])] == []
     assert {r["sentStatusCode"] for r in rows} == {"2"} and {r["sentStatus"] for r in rows} == {"SENT_SUCCESS"}
     assert all(r["reason"] in ("", "provider: 104 NOT_DELIVERED") for r in rows)
+
+
+def test_the_receipt_window_counts_from_the_last_acknowledgement(tmp_path: Path, run_daemon) -> None:
+    """A chunk that takes longer than receipt_timeout to go out (20 rows at 10/s) still gets the receipts
+    of its last rows: the window opens at the last submit_sm_resp, not when the chunk started."""
+    with Smsc(dataclasses.replace(SMSC, delivery_receipt_delay=0.6)) as smsc:
+        settings = smpp_settings(tmp_path, smsc.port, profile={"receipt_timeout": 1.0}, rate=10.0, binds=1)
+        running = run_daemon(settings)
+        content, lines = batch(20)
+        drop(settings, content)
+
+        folder, summary = settled(running)
+
+        rows = report(settings, folder)
+        check_batch(rows, lines, [smsc])
+    assert [r["status"] for r in rows] == ["DELIVERED"] * 20
+
+
+
+def test_rows_whose_receipt_never_comes_say_so_when_the_window_closes(tmp_path: Path, smsc: Smsc,
+                                                                      run_daemon) -> None:
+    # the SMSC receipts only what asks for a receipt: none of these does, as if it had lost them
+    settings = smpp_settings(tmp_path, smsc.port, profile={"receipt_timeout": 1.0}, rate=1000.0,
+                             registered_delivery=False)
+    running = run_daemon(settings)
+    content, lines = batch(20)
+    drop(settings, content)
+
+    folder, summary = settled(running)
+
+    rows = report(settings, folder)
+    assert smsc.stats().deliver_sm_sent == 0
+    assert {(r["status"], r["reason"]) for r in rows} == {("ACCEPTED", "no_receipt: no delivery receipt within 1 s")}
+    assert summary["reasons"] == {"no_receipt": 20} and summary["counts"]["ACCEPTED"] == 20
+
+
+def test_a_strict_account_quota_is_learned_and_logged(tmp_path: Path, run_daemon,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """20/s per account, 50 ms apart, against 4 binds configured for 80/s each: the pool finds the quota
+    (WARNING with the rate it learned) instead of each bind bursting and backing off on its own."""
+    with Smsc(dataclasses.replace(SMSC, account_rate=20.0)) as smsc:
+        settings = smpp_settings(tmp_path, smsc.port, rate=80.0, binds=4, profile={"chunk_size": 100})
+        caplog.set_level(logging.INFO, "remessa.channels.smpp.pacing")
+        running = run_daemon(settings)
+        content, lines = batch(100)
+        drop(settings, content)
+
+        folder, summary = settled(running, timeout=60)
+
+        rows = report(settings, folder)
+        check_batch(rows, lines, [smsc], throttled=True)
+        stats = smsc.stats()
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+    learned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+               and "the provider throttles our submits" in r.getMessage()]
+    assert learned and float(learned[-1].split("sends ")[1].split("/s")[0]) <= 25.0
+    assert stats.throttled < stats.accepted  # not a storm of refusals: the submits were spaced

@@ -50,7 +50,7 @@ class Daemon:
         self.providers: dict[str, Provider] = {}
         self.watcher = Watcher(self.spool)
         self.planner = Planner(self.store, wake=self.watcher.wake)
-        self.dispatcher = Dispatcher(settings, self.store, self.providers, self.planner)
+        self.dispatcher = Dispatcher(settings, self.store, self.providers, self.planner, clock)
         self.sink = Sink(settings, self.store, clock)
         self._prune_at = 0.0  # monotonic instant of the next look for batches past retention_days
         self._taken: set[int] = set()  # batches this run took from an inbox or whose load it resumed

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from remessa.config import ProfileSettings, Settings, TextCoding
@@ -30,9 +31,11 @@ class Dispatcher:
     """Moves queued messages to channels; one call of `step` sends at most one chunk per provider."""
 
     def __init__(
-        self, settings: Settings, store: Store, providers: Mapping[str, Provider], planner: Planner
+        self, settings: Settings, store: Store, providers: Mapping[str, Provider], planner: Planner,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # UTC epoch seconds: when each acknowledgement is committed
         self.store = store
         self.providers = providers
         self.planner = planner
@@ -87,8 +90,9 @@ class Dispatcher:
         ids = [m.id for m in claimed]
         attempts = profile.max_attempts if profile else ProfileSettings.max_attempts
 
-        def report(outcomes: Sequence[Outcome]) -> None:  # each acknowledgement committed as it comes
-            self.store.record_outcomes(batch.id, outcomes, now, max_attempts=attempts)
+        def report(outcomes: Sequence[Outcome]) -> None:  # each acknowledgement committed as it comes;
+            # the receipt window counts from the last one (a slow chunk's receipts are still awaited)
+            self.store.record_outcomes(batch.id, outcomes, self.clock(), max_attempts=attempts)
 
         try:
             outcomes = self.providers[provider].send(outgoing, report)

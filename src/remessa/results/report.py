@@ -48,7 +48,11 @@ def report_lines(store: Store, batch_id: int, zone: ZoneInfo) -> Iterator[list[A
     """The report's rows (without header), in input order."""
     for row in store.report_rows(batch_id, COLUMNS):
         values = ["" if v is None else v for v in row]
-        values[_TIMES] = [local_iso(t, zone) for t in row[_TIMES]]
+        submitted, sent, delivered = row[_TIMES]
+        if submitted is not None:  # receipt dates have minute precision: never before the submit itself
+            sent = None if sent is None else max(sent, submitted)
+            delivered = None if delivered is None else max(delivered, submitted)
+        values[_TIMES] = [local_iso(t, zone) for t in (submitted, sent, delivered)]
         for index in _FREE_TEXT:
             values[index] = cell(values[index])
         yield values

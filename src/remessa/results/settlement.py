@@ -98,8 +98,14 @@ class Settlement:
             self._seen[batch.id] = batch.changed_at
         if batch.state != BatchState.FINISHED:
             return NEVER
-        deadline = (batch.last_submit_at or batch.finished_at or now) + self._receipt_timeout(batch)
-        if self.store.awaiting(batch.id) == 0 or now >= deadline:
+        window = self._receipt_timeout(batch)
+        deadline = (batch.last_submit_at or batch.finished_at or now) + window
+        awaiting = self.store.awaiting(batch.id)
+        if awaiting == 0 or now >= deadline:
+            if awaiting:
+                marked = self.store.no_receipt(batch.id, f"no_receipt: no delivery receipt within {span(window)}")
+                log.warning("batch %d: %d messages got no delivery receipt within %s of the last submit",
+                            batch.id, marked, span(window))
             self.settle(batch, now)
             return NEVER
         # A big report costs seconds to write: never spend more than a tenth of the time rewriting it.
@@ -165,3 +171,12 @@ class Settlement:
     def _receipt_timeout(self, batch: Batch) -> float:
         profile = self.settings.profiles.get(batch.profile)
         return profile.receipt_timeout if profile else 86400.0
+
+
+def span(seconds: float) -> str:
+    """A duration as an operator writes it: 24 h, 90 min, 45 s."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

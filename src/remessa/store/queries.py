@@ -18,7 +18,7 @@ from remessa.store.database import Database
 from remessa.store.inbound import record_inbound
 from remessa.store.instance import InstanceLock
 from remessa.store.outcomes import SUBMITTING_BY_ID, apply_outcomes, in_doubt
-from remessa.store.receipts import record_receipts
+from remessa.store.receipts import mark_no_receipt, reason_codes, record_receipts
 from remessa.store.retention import delete_messages, prunable, prune
 from remessa.store.rows import batch_from_row, batch_values, message_from_row
 from remessa.store.schema import batches, blocklist, messages, provider_state
@@ -334,14 +334,21 @@ class Store:
             return {status: n for status, n in conn.execute(query)}
 
     def reason_counts(self, batch_id: int) -> dict[str, int]:
-        """Failures per reason code (the text before the first colon)."""
+        """Messages per reason code (the word before a colon; a reason may carry several, each counted:
+        "in_flight_retried: ...; no_receipt: ...")."""
         query = select(messages.c.reason).where(messages.c.batch_id == batch_id, messages.c.reason != "")
         tally: dict[str, int] = {}
         with self.db.reader.connect() as conn:
             for (reason,) in conn.execute(query.execution_options(yield_per=10_000)):
-                code = reason.split(":", 1)[0]
-                tally[code] = tally.get(code, 0) + 1
+                for code in reason_codes(reason):
+                    tally[code] = tally.get(code, 0) + 1
         return tally
+
+    def no_receipt(self, batch_id: int, why: str) -> int:
+        """The messages still waiting for a receipt when the window closes say so (`why` added to any
+        reason they had); returns how many."""
+        with self.db.write() as conn:
+            return mark_no_receipt(conn, batch_id, why)
 
     def messages(self, batch_id: int, statuses: Iterable[str] | None = None) -> Iterator[Message]:
         """A batch's messages in input order, streamed."""

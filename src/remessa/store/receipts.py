@@ -8,24 +8,35 @@ one insert, one update per message with every receipt of the batch folded in, in
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
-from remessa.model import FINAL, RANK, Receipt, Status, status_for_delivered_code, status_for_sent_code
+from remessa.model import (
+    AWAITING_RECEIPT,
+    FINAL,
+    RANK,
+    Receipt,
+    Status,
+    status_for_delivered_code,
+    status_for_sent_code,
+)
 from remessa.store.schema import batches, message_parts, messages, receipts
 
 LOOKUP_CHUNK = 500  # provider ids per IN (...) lookup, well under every database's bound-parameter limit
 
 _BY_PROVIDER_IDS = (  # ordered by id: where an id was reused, the newest message wins (assigned last)
-    select(messages.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
+    select(messages.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts,
+           messages.c.reason)
     .where(messages.c.provider_id.in_(bindparam("pids", expanding=True)))
     .order_by(messages.c.id)
 )
 _BY_PART_IDS = (  # a later part of a multipart message, by that part's own id
-    select(message_parts.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts)
+    select(message_parts.c.provider_id, messages.c.id, messages.c.status, messages.c.batch_id, messages.c.parts,
+           messages.c.reason)
     .join(messages, messages.c.id == message_parts.c.message_id)
     .where(message_parts.c.provider_id.in_(bindparam("pids", expanding=True)))
     .order_by(messages.c.id)
@@ -38,10 +49,10 @@ _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(ch
 class _Message:
     """A message being folded: its row as read, then the column changes of each receipt applied so far."""
 
-    __slots__ = ("id", "status", "batch_id", "parts", "values")
+    __slots__ = ("id", "status", "batch_id", "parts", "reason", "values")
 
-    def __init__(self, id: int, status: str, batch_id: int, parts: int | None) -> None:
-        self.id, self.status, self.batch_id, self.parts = id, status, batch_id, parts
+    def __init__(self, id: int, status: str, batch_id: int, parts: int | None, reason: str) -> None:
+        self.id, self.status, self.batch_id, self.parts, self.reason = id, status, batch_id, parts, reason
         self.values: dict[str, Any] = {}
 
 
@@ -102,15 +113,16 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
     target = {r.id: accepted[r.provider_id] if r.provider_id in accepted else accepted[r.alias] for r in early}
     conn.execute(_MATCH_RECEIPT, [{"rid": r.id, "mid": target[r.id][0]} for r in early])
     mids = sorted({mid for mid, _ in target.values()})
-    statuses: dict[int, str] = {}
+    current: dict[int, tuple[str, str]] = {}
     for start in range(0, len(mids), LOOKUP_CHUNK):
-        query = select(messages.c.id, messages.c.status).where(messages.c.id.in_(mids[start:start + LOOKUP_CHUNK]))
-        statuses.update((row[0], row[1]) for row in conn.execute(query))
+        query = (select(messages.c.id, messages.c.status, messages.c.reason)
+                 .where(messages.c.id.in_(mids[start:start + LOOKUP_CHUNK])))
+        current.update((row[0], (row[1], row[2])) for row in conn.execute(query))
     folded: dict[int, _Message] = {}
     for receipt in early:
         mid, parts = target[receipt.id]
         if mid not in folded:
-            folded[mid] = _Message(mid, statuses[mid], batch_id, parts)
+            folded[mid] = _Message(mid, *current[mid][:1], batch_id, parts, current[mid][1])
         _fold(conn, folded[mid], dict(receipt._mapping))
     _write(conn, folded.values(), early[-1].received_at)
 
@@ -169,7 +181,10 @@ def _fold(conn: Connection, message: _Message, receipt: Mapping[str, Any]) -> No
         if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):
             code = receipt["delivered_code"] if receipt["delivered_code"] is not None else receipt["sent_code"]
             name = receipt["delivered_status"] or receipt["sent_status"] or ""
-            values["reason"] = f"provider: {code} {name}".strip()
+            said = f"provider: {code} {name}".strip()
+            # a note of how it went out (in_flight_retried: sent twice) stays, after what the provider said
+            kept = message.reason.startswith("in_flight_")
+            values["reason"] = message.reason = f"{said}; {message.reason}" if kept else said
 
 
 def _write(conn: Connection, folded: Iterable[_Message], now: float) -> None:
@@ -195,3 +210,19 @@ def _update_message(columns: tuple[str, ...]) -> Any:
         .where(messages.c.id == bindparam("mid"))
         .values({name: bindparam(name) for name in columns})
     )
+
+
+_CODE = re.compile(r"(?:^|; )([a-z][a-z_]*):")
+
+
+def reason_codes(reason: str) -> list[str]:
+    """The codes a reason text carries, in order, once each ("in_flight_retried: ...; no_receipt: ...")."""
+    return list(dict.fromkeys(_CODE.findall(reason))) or [reason.split(":", 1)[0]]
+
+
+def mark_no_receipt(conn: Connection, batch_id: int, why: str) -> int:
+    """Messages of the batch still waiting for a receipt get `why` as their reason, after any they had."""
+    waiting = and_(messages.c.batch_id == batch_id, messages.c.status.in_(list(AWAITING_RECEIPT)))
+    result = conn.execute(update(messages).where(waiting).values(reason=case(
+        (messages.c.reason == "", why), else_=messages.c.reason + "; " + why)))
+    return int(result.rowcount or 0)

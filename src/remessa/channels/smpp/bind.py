@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from smpplib.client import Client
 
 from remessa.backoff import Backoff
-from remessa.channels.smpp.pacing import Pacer
+from remessa.channels.smpp.pacing import Pacer, PoolRate
 from remessa.channels.smpp.session import BindConfig, BindRefused, close_session, open_session
 from remessa.channels.smpp.wire import (
     DELIVER_SM,
@@ -43,14 +43,12 @@ from remessa.channels.smpp.wire import (
     BadFrame,
     Frames,
     header,
-    status_name,
     submit_sm,
 )
 
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 256 * 1024
-MAX_BACKOFF = 2.0  # seconds a throttled bind waits at most
 
 
 class Dead(Exception):
@@ -88,7 +86,8 @@ class Bind:
     """A bind worker over the pool's `work` queue; `wake()` after adding work, `stop()` winds it down."""
 
     def __init__(self, number: int, config: BindConfig, work: deque[Job],
-                 on_deliver: Callable[[list[bytes], Callable[[list[int]], None]], None]) -> None:
+                 on_deliver: Callable[[list[bytes], Callable[[list[int]], None]], None],
+                 pool: PoolRate | None = None) -> None:
         self.number = number
         self.config = config
         self._work = work  # shared by the pool's binds; deque.popleft is atomic
@@ -109,9 +108,7 @@ class Bind:
         self._client: Client | None = None
         self._inflight: dict[int, tuple[Job, float]] = {}
         self._pacer = Pacer(config.rate)
-        self._backoff = 0.0
-        self._first_backoff = self._pacer.interval  # a throttle costs one slot, then doubles while it lasts
-        self._pause_until = 0.0
+        self._pool = pool or PoolRate(config.rate)  # the account's rate, shared by the pool's binds
 
     # --- other threads ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -253,7 +250,7 @@ class Bind:
         if self._inflight:
             due.append(min(sent for _, sent in self._inflight.values()) + cfg.response_timeout)
         if (self._ready or self._work) and self._room() > 0:
-            due.append(max(self._pacer.ready_at(), self._pause_until))
+            due.append(max(self._pacer.ready_at(), self._pool.ready_at()))
         if self._stop.is_set():
             due.append(now + 0.05)
         return max(0.0, min(due) - now)
@@ -271,9 +268,8 @@ class Bind:
                 return job
 
     def _submit_ready(self, client: Client, sock: socket.socket, now: float) -> None:
-        pacer, out = self._pacer, []
-        while (self._room() > 0 and now >= self._pause_until
-               and now >= pacer.ready_at()):
+        pacer, pool, out = self._pacer, self._pool, []
+        while self._room() > 0 and now >= pacer.ready_at() and now >= pool.ready_at():
             job = self._next_job()
             if job is None:
                 break
@@ -281,6 +277,7 @@ class Bind:
             self._inflight[sequence] = (job, now)
             out.append(submit_sm(job.head, job.parts[len(job.ids)], sequence))
             pacer.sent(now)
+            pool.sent(now)
         if out:
             self._write(sock, b"".join(out))
             pacer.written(len(out), time.monotonic())
@@ -363,18 +360,12 @@ class Bind:
         return ended
 
     def _on_submit_resp(self, job: Job, sent: float, status: int, body: bytes, nack: bool) -> None:
-        if status in THROTTLING:
-            now = time.monotonic()
-            if sent >= self._pause_until:  # answers to submits sent before this pause are the same episode
-                self._backoff = min(MAX_BACKOFF, max(self._first_backoff, self._backoff * 2))
-                self._pause_until = now + self._backoff
-                if self._backoff > self._first_backoff:  # throttled again: no catching up on the pause
-                    self._pacer.hold(self._pause_until)
-                log.debug("smpp bind %d: %s, pausing %.2f s", self.number, status_name(status), self._backoff)
+        if status in THROTTLING:  # the pool slows down; the same part goes again, first, in the order sent
+            self._pool.throttled(sent, time.monotonic())
             job.pending = False
-            self._ready.append(job)  # the same part again, before new work, in the order sent
+            self._ready.append(job)
             return
-        self._backoff = self._backoff / 2 if self._backoff > self._first_backoff else 0.0  # recovers
+        self._pool.accepted(time.monotonic())
         if status != ESME_ROK or nack:
             job.pending = False
             self._hold(job)

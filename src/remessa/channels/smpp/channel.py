@@ -24,6 +24,7 @@ from remessa.channels.handoff import Handoff
 from remessa.channels.smpp import text as smpp_text
 from remessa.channels.smpp.bind import Bind, Job
 from remessa.channels.smpp.ids import IdForms
+from remessa.channels.smpp.pacing import PoolRate
 from remessa.channels.smpp.receipt import RECEIPTED_MESSAGE_ID, is_receipt, receipt_from_deliver, tlv_str
 from remessa.channels.smpp.session import BindConfig
 from remessa.channels.smpp.settings import SmppSettings, validity_period
@@ -98,6 +99,9 @@ class _Answer:
             self._reply(self._statuses)
 
 
+OPEN_GRACE = 0.5  # s: once one bind is up, how long open() waits for the others' first answer
+
+
 class SmppChannel:
     """A Channel over a pool of SMPP transceiver binds; see SmppSettings."""
 
@@ -125,12 +129,21 @@ class SmppChannel:
         self._handoff = Handoff(sink, "smpp")
         self._state = "open"
         config = self._bind_config()
-        self._binds = [Bind(n, config, self._work, self._deliver) for n in range(1, self.settings.binds + 1)]
+        where = f"smpp {self.settings.host}:{self.settings.port}"
+        pool = PoolRate(self.settings.rate * self.settings.binds, where)  # the account's quota, learned
+        self._binds = [Bind(n, config, self._work, self._deliver, pool) for n in range(1, self.settings.binds + 1)]
         for bind in self._binds:
             bind.start()
         deadline = time.monotonic() + self.settings.response_timeout + 1.0
+        # until every bind has tried once, or some are bound and the rest are slow to answer: those join
+        # when they bind (work goes to whichever bind has room), the others need not wait for them
+        grace: float | None = None
         while not all(b.attempted.is_set() for b in self._binds) and time.monotonic() < deadline:
-            time.sleep(0.01)  # every bind's first attempt: the pool starts whole, or we know why not
+            if grace is None and any(b.bound.is_set() for b in self._binds):
+                grace = time.monotonic() + OPEN_GRACE
+            if grace is not None and time.monotonic() >= grace:
+                break
+            time.sleep(0.01)
         if not any(b.bound.is_set() for b in self._binds):
             errors = [b.last_error for b in self._binds if b.last_error is not None]
             self.close()
@@ -138,8 +151,9 @@ class SmppChannel:
                 raise PermanentFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {errors[0]}")
             detail = errors[0] if errors else "no bind_transceiver_resp in time"
             raise TemporaryFailure(f"SMPP provider {self.settings.host}:{self.settings.port}: {detail}")
-        log.info("smpp channel open to %s:%d with %d binds", self.settings.host, self.settings.port,
-                 len(self._binds))
+        bound = sum(b.bound.is_set() for b in self._binds)
+        log.info("smpp channel open to %s:%d: %d of %d binds bound", self.settings.host, self.settings.port,
+                 bound, len(self._binds))
 
     def send(self, messages: Sequence[OutgoingMessage], report: Report | None = None) -> list[Outcome]:
         """Submit `messages` over the bound binds; one Outcome per message, in order, each handed to

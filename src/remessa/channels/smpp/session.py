@@ -82,8 +82,8 @@ def open_session(cfg: BindConfig, logger_name: str) -> Client:
                           permanent=status in BAD_CREDENTIALS) from None
     except (smpplib.exceptions.ConnectionError, OSError) as exc:
         client.disconnect()
-        raise BindRefused(f"no bind_transceiver_resp from {cfg.host}:{cfg.port} ({exc or 'timeout'})",
-                          permanent=False) from None
+        why = str(exc).strip() or f"none within {cfg.response_timeout:g} s"
+        raise BindRefused(f"no bind_transceiver_resp from {cfg.host}:{cfg.port} ({why})", permanent=False) from None
     client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # noqa: SLF001 - a window of
     # small PDUs must not wait for the SMSC's delayed ACK (Nagle)
     return client

@@ -50,7 +50,8 @@ class Smsc:
         self.faults = Faults()
         self._clock = clock
         # arrival times from the kernel (see _receive) when rating submits on the real clock
-        self._kernel_times = clock is time.monotonic and config.max_submits_per_second is not None
+        self._kernel_times = clock is time.monotonic and (config.max_submits_per_second is not None
+                                                           or config.account_rate is not None)
         self._lock = threading.Lock()
         self._stats = Stats()
         self._messages: dict[str, Submitted] = {}
