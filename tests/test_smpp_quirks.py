@@ -131,3 +131,28 @@ def test_a_strict_account_quota_is_learned_and_logged(tmp_path: Path, run_daemon
                and "the provider throttles our submits" in r.getMessage()]
     assert learned and float(learned[-1].split("sends ")[1].split("/s")[0]) <= 25.0
     assert stats.throttled < stats.accepted  # not a storm of refusals: the submits were spaced
+
+
+def test_an_smsc_that_stops_answering_is_noticed_and_not_fed(tmp_path: Path, run_daemon,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """After 10 submits the SMSC answers nothing more (its queue is full) but keeps the binds up. Each bind
+    whose window goes unanswered is dropped with a WARNING and bound again only after a pause, so the
+    rows it could not send end UNKNOWN (in_flight = unknown) in a few rounds instead of a steady feed."""
+    with Smsc(dataclasses.replace(SMSC, silent_after=10)) as smsc:
+        settings = smpp_settings(tmp_path, smsc.port, rate=1000.0, window=5, profile={"in_flight": "unknown"})
+        caplog.set_level(logging.INFO, "remessa.channels.smpp.bind")
+        running = run_daemon(settings)
+        content, lines = batch(40)
+        drop(settings, content)
+
+        folder, summary = settled(running, timeout=60)
+
+        rows = report(settings, folder)
+        check_batch(rows, lines, [smsc], policy="unknown")
+        stats = smsc.stats()
+    assert {k: n for k, n in summary["counts"].items() if n} == {"DELIVERED": 10, "UNKNOWN": 30}
+    assert all(r["reason"].startswith("in_flight_unknown: no submit_sm_resp") for r in rows if r["status"] == "UNKNOWN")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("the SMSC stopped answering" in m for m in warned)
+    assert any("no more submits on it for" in m for m in warned)
+    assert stats.submits == 40  # each row went once: nothing was fed to a silent bind twice

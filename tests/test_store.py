@@ -13,10 +13,12 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from remessa.model import Accepted, BatchState, Inbound, InDoubt, Receipt, Rejected, Status
+from remessa.results.report import COLUMNS, report_lines
 from remessa.store import Store
 
 
@@ -355,3 +357,41 @@ def test_retention_deletes_what_settled_long_ago_and_keeps_the_batch_row(db: Sto
     assert db.name_taken("default", "old.txt")  # a re-drop of the name is still recognised
     assert db.record_receipts([_delivered(f"q{old}-1", f"q{old}-1")], 5.0) == 0  # its part ids went too
     assert db.prune(before=2000.0, now=3100.0) == {}  # once
+
+
+def test_a_failure_receipt_keeps_the_note_that_the_message_went_twice(db: Store) -> None:
+    batch_id = _batch(db, 2)
+    for message in db.claim(batch_id, 2, 2.0):
+        db.record_outcomes(batch_id, [InDoubt(message.id, "connection lost before submit_sm_resp")], 3.0)
+    first, second = db.claim(batch_id, 2, 4.0)
+    db.record_outcomes(batch_id, [Accepted(first.id, "aa01"), Accepted(second.id, "aa02")], 5.0)
+    db.record_receipts([_delivered("aa01", "aa01", code=104), _delivered("aa02", "aa02")], 6.0)
+    undelivered, delivered = db.messages(batch_id)
+    retried = "in_flight_retried: connection lost before submit_sm_resp; submitted again"
+    assert (undelivered.status, undelivered.reason) == (Status.UNDELIVERED, f"provider: 104 NOT_DELIVERED; {retried}")
+    assert (delivered.status, delivered.reason) == (Status.DELIVERED, retried)
+    assert db.reason_counts(batch_id) == {"provider": 1, "in_flight_retried": 2}
+
+
+def test_rows_left_without_a_receipt_say_so_after_any_note(db: Store) -> None:
+    batch_id = _batch(db, 3)
+    a, b, c = db.claim(batch_id, 3, 2.0)
+    db.record_outcomes(batch_id, [Accepted(a.id, "x1"), Accepted(b.id, "x2"), Accepted(c.id, "x3")], 3.0)
+    db.record_receipts([_delivered("x3", "x3")], 4.0)
+    assert db.no_receipt(batch_id, "no_receipt: no delivery receipt within 24 h") == 2
+    assert [(m.status, m.reason) for m in db.messages(batch_id)] == [
+        (Status.ACCEPTED, "no_receipt: no delivery receipt within 24 h"),
+        (Status.ACCEPTED, "no_receipt: no delivery receipt within 24 h"), (Status.DELIVERED, "")]
+    assert db.reason_counts(batch_id) == {"no_receipt": 2}
+
+
+def test_the_report_never_shows_a_delivery_before_its_submit(db: Store) -> None:
+    """Receipt dates have minute precision: a message submitted at 12:00:40 and delivered "at 12:00"."""
+    batch_id = _batch(db, 1)
+    submitted = datetime(2026, 11, 23, 12, 0, 40, tzinfo=UTC).timestamp()
+    (message,) = db.claim(batch_id, 1, submitted)
+    db.record_outcomes(batch_id, [Accepted(message.id, "m1")], submitted + 0.2)
+    db.record_receipts([_delivered("m1", "m1")], submitted + 1.0)
+    (line,) = report_lines(db, batch_id, ZoneInfo("America/Sao_Paulo"))
+    row = dict(zip(COLUMNS, line, strict=True))
+    assert row["submitted_at"] == row["sent_at"] == row["delivered_at"] == "2026-11-23T09:00:40-03:00"

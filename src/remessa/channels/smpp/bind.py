@@ -6,7 +6,8 @@ and rate allow, so a slow or dropped bind leaves its share to the others; a job'
 took it, in order. The thread never waits on the database: the deliver_sm PDUs read together are handed
 over together and answered once persisted (on the channel's hand-off thread); an answered submission keeps its
 window slot until its outcome is committed, so what can be in doubt after a crash never exceeds the window.
-Response timeouts are judged after reading what the socket holds.
+Response timeouts are judged after reading what the socket holds; a bind whose submits go unanswered is
+dropped, says so at WARNING, and binds again after a pause that grows while the silence lasts.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from smpplib.client import Client
 
 from remessa.backoff import Backoff
+from remessa.channels.smpp.job import Job
 from remessa.channels.smpp.pacing import Pacer, PoolRate
 from remessa.channels.smpp.session import BindConfig, BindRefused, close_session, open_session
 from remessa.channels.smpp.wire import (
@@ -55,31 +56,9 @@ class Dead(Exception):
     """The connection is unusable; the bind reconnects."""
 
 
-@dataclass(eq=False)
-class Job:
-    """One message on its way through one bind: its parts are submitted one after the other, in order."""
-
-    message_id: int
-    head: bytes  # submit_sm octets before sm_length, shared by every part (smpp_wire.submit_head)
-    parts: list[bytes]
-    done: Callable[[Job, str, int | None], None]  # (job, kind, status): kind ok | part | refused | in_doubt …
-    guard: threading.Lock  # held by claim() and by send() when it stops waiting (the call's lock)
-    settle: Callable[[], None] | None = None  # set with an answer: frees its window slot once it is committed
-    ids: list[str] = field(default_factory=list)  # message_id of each acknowledged part
-    pending: bool = False  # a submit_sm of it is on the wire, unanswered
-    abandoned: bool = False  # send() stopped waiting: do not submit it (or its next part)
-
-    @property
-    def started(self) -> bool:
-        return bool(self.ids)
-
-    def claim(self) -> bool:
-        """Before a part is written: False if send() gave up on it (it is reported not sent, so it must not go)."""
-        with self.guard:
-            if self.abandoned:
-                return False
-            self.pending = True
-            return True
+class Silent(Dead):
+    """The SMSC stopped answering submits on this bind: it reconnects after a back-off that grows while the
+    silence lasts (the other binds carry on)."""
 
 
 class Bind:
@@ -109,6 +88,8 @@ class Bind:
         self._inflight: dict[int, tuple[Job, float]] = {}
         self._pacer = Pacer(config.rate)
         self._pool = pool or PoolRate(config.rate)  # the account's rate, shared by the pool's binds
+        self._silent = False  # the last session ended because the SMSC stopped answering submits
+        self._answered = False  # the last session had a submit answered
 
     # --- other threads ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -140,6 +121,8 @@ class Bind:
     def _run(self) -> None:
         # binds refused together do not retry together: pauses spread over 0.5-1.5 times the back-off
         backoff = Backoff(self.config.reconnect_min, self.config.reconnect_max, jitter=0.5)
+        silence = Backoff(max(self.config.reconnect_min, self.config.response_timeout),
+                          max(self.config.reconnect_max, 60.0), jitter=0.5)
         while not self._stop.is_set():
             try:
                 self._connect()
@@ -155,9 +138,17 @@ class Bind:
             backoff.succeeded()
             self.bound.set()
             self.attempted.set()
+            self._answered = False
             reason = self._session()
             self.bound.clear()
             self._disconnect(reason)  # leaves nothing behind: in doubt, or back in the pool's queue
+            if self._silent:
+                pause = silence.failed()
+                log.warning("smpp bind %d to %s:%d: no more submits on it for %.1f s, then binding again",
+                            self.number, self.config.host, self.config.port, pause)
+                self._stop.wait(pause)
+            elif self._answered:
+                silence.succeeded()
 
     def _connect(self) -> None:
         self._client = open_session(self.config, f"{__name__}.client")
@@ -188,6 +179,7 @@ class Bind:
         cfg = self.config
         frames = Frames()
         self._session_number += 1
+        self._silent = False
         now = time.monotonic()
         last_rx = last_enquire = now
         enquire_seq: int | None = None
@@ -223,6 +215,7 @@ class Bind:
                         return ended
                 self._expire(time.monotonic())  # after reading: an answer that came is never timed out
         except Dead as exc:
+            self._silent = isinstance(exc, Silent)
             return str(exc)
         except OSError as exc:
             return f"connection error: {exc}"
@@ -283,11 +276,17 @@ class Bind:
             pacer.written(len(out), time.monotonic())
 
     def _expire(self, now: float) -> None:
+        """Submits unanswered for response_timeout are in doubt, and the bind is given up: an SMSC that stops
+        answering (a full queue) must not be fed a window after another."""
         timeout = self.config.response_timeout
         late = [seq for seq, (_, sent) in self._inflight.items() if now - sent > timeout]
-        for seq in late:
-            job, _ = self._inflight.pop(seq)
+        if not late:
+            return
+        unanswered = len(self._inflight)
+        for job, _ in self._inflight.values():  # the later ones too: nothing is answered on this bind any more
             job.done(job, "no_response", None)
+        self._inflight.clear()
+        raise Silent(f"{unanswered} submit_sm unanswered, the oldest for {timeout:g} s: the SMSC stopped answering")
 
     def _read(self, sock: socket.socket, frames: Frames, wait: float) -> list[bytes]:
         """The whole PDUs readable now (waiting at most `wait` s for data); a PDU cut short is fatal."""
@@ -360,6 +359,7 @@ class Bind:
         return ended
 
     def _on_submit_resp(self, job: Job, sent: float, status: int, body: bytes, nack: bool) -> None:
+        self._answered = True
         if status in THROTTLING:  # the pool slows down; the same part goes again, first, in the order sent
             self._pool.throttled(sent, time.monotonic())
             job.pending = False

@@ -22,8 +22,9 @@ from pathlib import Path
 from remessa.channels.base import ReceiptSink, Report
 from remessa.channels.handoff import Handoff
 from remessa.channels.smpp import text as smpp_text
-from remessa.channels.smpp.bind import Bind, Job
+from remessa.channels.smpp.bind import Bind
 from remessa.channels.smpp.ids import IdForms
+from remessa.channels.smpp.job import Job
 from remessa.channels.smpp.pacing import PoolRate
 from remessa.channels.smpp.receipt import RECEIPTED_MESSAGE_ID, is_receipt, receipt_from_deliver, tlv_str
 from remessa.channels.smpp.session import BindConfig

@@ -323,17 +323,19 @@ class Smsc:
               or (cfg.system_type is not None and p.text("system_type") != cfg.system_type)):
             status = pdu.ESME_RBINDFAIL
         else:
-            status, s.mode = pdu.ESME_ROK, p.command_id
-        with self._lock:
+            status = pdu.ESME_ROK
+        log.info("connection %d: %s as %r %s", s.number, p.command, p.text("system_id"),
+                 "accepted" if status == pdu.ESME_ROK else f"refused (0x{status:02X})")
+        resp = Pdu(p.command_id | pdu.RESP, p.sequence, status, {"system_id": cfg.smsc_id},
+                   {pdu.TLV_SC_INTERFACE_VERSION: b"\x34"})
+        with self._lock:  # bound and answered at once: a receipt (chosen under the lock) never precedes the answer
             if status == pdu.ESME_ROK:
+                s.mode = p.command_id
                 self._stats.binds_accepted += 1
                 self._stats.max_outstanding[s.number] = 0
             else:
                 self._stats.binds_refused += 1
-        log.info("connection %d: %s as %r %s", s.number, p.command, p.text("system_id"),
-                 "accepted" if status == pdu.ESME_ROK else f"refused (0x{status:02X})")
-        self._respond(s, p, status, fields={"system_id": cfg.smsc_id},
-                      tlvs={pdu.TLV_SC_INTERFACE_VERSION: b"\x34"})
+            s.post(resp)
 
     def _on_submit(self, s: Session, p: Pdu, now: float) -> None:
         destination, text = p.text("destination_addr"), p.octets("short_message")
