@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from node_smsc import NodeSmsc
 from remessa.simulators.smsc.server import Smsc
 from smpp_rig import (  # noqa: F401 - run_daemon and smsc are fixtures
     SMSC,
@@ -156,3 +157,28 @@ def test_an_smsc_that_stops_answering_is_noticed_and_not_fed(tmp_path: Path, run
     assert any("the SMSC stopped answering" in m for m in warned)
     assert any("no more submits on it for" in m for m in warned)
     assert stats.submits == 40  # each row went once: nothing was fed to a silent bind twice
+
+
+@pytest.mark.parametrize("vendor", [None, "4412345678"])
+def test_against_the_npm_peer_with_decimal_ids_receipts_first_and_foreign_tlvs(
+        tmp_path: Path, run_daemon, vendor: str | None) -> None:
+    """The same quirks from an SMSC on a codec we did not write (tests/peers/smsc.js)."""
+    env = {"SMSC_SYSTEM_ID": "remessa", "SMSC_PASSWORD": "secret", "SMSC_IDS": "decimal",
+           "SMSC_RECEIPTS_FIRST": "1", "SMSC_UNDELIVERABLE": "3$", "SMSC_DELIVERED_DELAY_MS": "5"}
+    if vendor is not None:
+        env["SMSC_VENDOR_TLV"] = vendor
+    peer = NodeSmsc(tmp_path, **env)
+    try:
+        settings = smpp_settings(tmp_path, peer.port, rate=1000.0, binds=4)
+        running = run_daemon(settings)
+        content, lines = batch(700)
+        drop(settings, content)
+
+        folder, summary = settled(running, timeout=120)
+    finally:
+        peer.close()
+    rows = report(settings, folder)
+    wrong = [r for r in rows if r["status"] != expected(r["destination"])]
+    assert not wrong, f"{len(wrong)} rows carry another message's receipt, e.g. {wrong[:3]}"
+    assert sorted(int(r["messageId"]) for r in rows) == list(range(1, 701))
+    assert {r["sentStatusCode"] for r in rows} == {"2"}

@@ -5,6 +5,9 @@
 //   SMSC_UNDELIVERABLE regexp: accepted, then receipted UNDELIV (104) instead of DELIVRD (4)
 //   SMSC_TLS_CERT, SMSC_TLS_KEY            PEM files: serve SMPP over TLS
 //   SMSC_SENT_DELAY_MS, SMSC_DELIVERED_DELAY_MS, SMSC_REDELIVER_MS   receipt timing
+//   SMSC_IDS           "decimal": message ids 1, 2, 3... (default: UUIDs)
+//   SMSC_RECEIPTS_FIRST  "1": a message's first receipt goes out before its submit_sm_resp
+//   SMSC_VENDOR_TLV    text put in TLV 0x1403 instead of the sent code (a simulator's own content)
 //   SMSC_LOG           file: one JSON line {"id", "destination"} per submit_sm acknowledged, written before
 //                      the submit_sm_resp goes out (so it counts what the SMSC took, whatever the client saw)
 // Listens on 127.0.0.1, port 0; stdout is JSON lines: first {"port": N}, then one line of counters for each
@@ -25,6 +28,10 @@ const sentDelay = Number(env.SMSC_SENT_DELAY_MS || 20);
 const deliveredDelay = Number(env.SMSC_DELIVERED_DELAY_MS || 50);
 const redeliverAfter = Number(env.SMSC_REDELIVER_MS || 100);
 const acknowledged = env.SMSC_LOG ? fs.openSync(env.SMSC_LOG, 'a') : null;
+const decimalIds = env.SMSC_IDS === 'decimal';
+const receiptsFirst = env.SMSC_RECEIPTS_FIRST === '1';
+const vendorTlv = env.SMSC_VENDOR_TLV;
+let nextId = 1;
 
 // The provider's vendor TLVs (seed 002): sent / delivered status code and name, as C strings of digits/words.
 smpp.addTLV('sent_status_code', {id: 0x1403, type: smpp.types.tlv.cstring});
@@ -50,11 +57,15 @@ function smppTime(date) {  // YYMMDDhhmm, UTC
 }
 
 // A message's receipts go out one at a time, in order: the next only after the previous was acknowledged.
-function startReceipts(session, pdu, messageId) {
+function startReceipts(session, pdu, messageId, now) {
   const final = undeliverable && undeliverable.test(pdu.destination_addr) ? 'UNDELIV' : 'DELIVRD';
   const message = {session, id: messageId, handset: pdu.destination_addr, sender: pdu.source_addr,
                    submitted: new Date(), pending: ['ACCEPTD', final]};
-  setTimeout(() => deliverNext(message), sentDelay);
+  if (now) {
+    deliverNext(message);
+  } else {
+    setTimeout(() => deliverNext(message), sentDelay);
+  }
 }
 
 function deliverNext(message) {
@@ -69,7 +80,8 @@ function deliverNext(message) {
       return;
     }
   }
-  const [state, err, dlvrd, vendor] = RECEIPTS[stat];
+  const [state, err, dlvrd, codes] = RECEIPTS[stat];
+  const vendor = vendorTlv === undefined ? codes : {sent_status_code: vendorTlv};
   message.done = message.done || {};
   message.done[stat] = message.done[stat] || new Date();  // a redelivery repeats the same receipt
   const text = `id:${message.id} sub:001 dlvrd:${String(dlvrd).padStart(3, '0')}` +
@@ -131,13 +143,17 @@ function serve(session) {
       session.send(pdu.response({command_status: smpp.ESME_RINVDSTADR}));
     } else {
       stats.accepted += 1;
-      const messageId = crypto.randomUUID();
+      const messageId = decimalIds ? String(nextId++) : crypto.randomUUID();
       if (acknowledged !== null) {
         fs.writeSync(acknowledged, JSON.stringify({id: messageId, destination: pdu.destination_addr}) + '\n');
       }
+      const receipted = (pdu.registered_delivery & 0x01) !== 0;
+      if (receipted && receiptsFirst) {
+        startReceipts(session, pdu, messageId, true);
+      }
       session.send(pdu.response({message_id: messageId}));
-      if (pdu.registered_delivery & 0x01) {
-        startReceipts(session, pdu, messageId);
+      if (receipted && !receiptsFirst) {
+        startReceipts(session, pdu, messageId, false);
       }
     }
   });
