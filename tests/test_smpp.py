@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import ssl
 import threading
 import time
@@ -331,3 +332,23 @@ def test_close_waits_for_outstanding_answers_then_unbinds(smsc: Smsc,
     assert len(smsc.received("unbind")) == 2  # each bind said goodbye once it had its answers
     with pytest.raises(TemporaryFailure):
         channel.send([sms(6)])
+
+
+def test_a_bind_that_never_answers_does_not_hold_up_the_others(
+        smsc: Smsc, channel_for: Callable[..., SmppChannel], caplog: pytest.LogCaptureFixture) -> None:
+    smsc.faults.unanswered_binds = 1
+    caplog.set_level(logging.INFO, "remessa.channels.smpp.channel")
+
+    channel = channel_for(binds=3)
+
+    # open() returned with the two that answered, the third still waiting for its bind_transceiver_resp
+    opened = [r.getMessage() for r in caplog.records if "smpp channel open" in r.getMessage()]
+    assert opened == [f"smpp channel open to 127.0.0.1:{smsc.port}: 2 of 3 binds bound"]
+    assert all(isinstance(o, Accepted) for o in channel.send([sms(i, f"55119{i:08d}") for i in range(10)]))
+    caplog.set_level(logging.WARNING, "remessa.channels.smpp.bind")
+
+    def failed() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "no bind_transceiver_resp" in r.getMessage()]
+
+    wait_for(lambda: bool(failed()), timeout=10)
+    assert "()" not in failed()[0] and failed()[0].startswith("smpp bind ")

@@ -317,6 +317,10 @@ class Smsc:
 
     def _on_bind(self, s: Session, p: Pdu) -> None:
         cfg = self.config
+        with self._lock:
+            if self.faults.unanswered_binds > 0:
+                self.faults.unanswered_binds -= 1
+                return
         if s.mode is not None:
             status = pdu.ESME_RALYBND
         elif (self.faults.refuse_binds or p.text("system_id") != cfg.system_id or p.text("password") != cfg.password

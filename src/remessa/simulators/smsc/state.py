@@ -57,6 +57,7 @@ class Faults:
     black_hole: bool = False  # read everything, answer and send nothing
     response_delay: float = 0.0
     nack_submits: int | None = None  # answer submit_sm with generic_nack carrying this command_status
+    unanswered_binds: int = 0  # the next this many bind requests get no answer at all
 
 
 @dataclass
