@@ -140,12 +140,14 @@ class Handoff:
                 item.then()
 
     def _persist(self, report: Report, outcomes: list[Outcome]) -> None:
-        backoff, give_up = Backoff(0.1, 5.0), time.monotonic() + GIVE_UP
+        backoff: Backoff | None = None  # made on the first failure (seeding its random costs, per write)
+        give_up = time.monotonic() + GIVE_UP
         while True:
             try:
                 report(outcomes)
                 return
             except Exception:  # the database is down or stalled: the slots stay taken, the binds wait
+                backoff = backoff or Backoff(0.1, 5.0)
                 pause = backoff.failed()
                 log.exception("%d outcomes not stored; trying again in %.1f s", len(outcomes), pause)
             if self._answers.wait_closed(pause) or time.monotonic() > give_up:

@@ -19,6 +19,7 @@ from remessa.store.schema import batches, message_parts, messages
 #: an UPDATE of the message whose id is bound as "mid", only while it is SUBMITTING (an outcome never moves
 #: back); run with one parameter set per message
 SUBMITTING_BY_ID = update(messages).where(messages.c.id == bindparam("mid"), messages.c.status == Status.SUBMITTING)
+_ACCEPT = SUBMITTING_BY_ID.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts"))
 
 
 def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome], max_attempts: int = 5) -> None:
@@ -46,10 +47,7 @@ def apply_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[Outcome],
                      "reason": f"{r['reason']} (refused {tried[r['mid']]} times; not tried again)"} for r in spent]
     doubtful = [o for o in outcomes if isinstance(o, InDoubt)]
     if accepted:
-        conn.execute(
-            SUBMITTING_BY_ID.values(status=Status.ACCEPTED, provider_id=bindparam("pid"), parts=bindparam("parts")),
-            [{"mid": a["mid"], "pid": a["pid"], "parts": a["parts"]} for a in accepted],
-        )
+        conn.execute(_ACCEPT, [{"mid": a["mid"], "pid": a["pid"], "parts": a["parts"]} for a in accepted])
         later = [{"provider_id": pid, "message_id": a["mid"], "part": n}
                  for a in accepted for n, pid in enumerate(a["ids"][1:], start=2)]
         if later:  # a later part's receipt names that part's id, perhaps long after a restart

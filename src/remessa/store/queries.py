@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa.errors import NotFound
 from remessa.model import AWAITING_RECEIPT, PENDING, Batch, BatchState, Inbound, Message, Outcome, Receipt, Status
@@ -26,6 +26,16 @@ from remessa.store.schema import batches, blocklist, messages, provider_state
 log = logging.getLogger(__name__)
 
 INSERT_CHUNK = 100_000  # rows per transaction when storing a file
+
+
+#: a submission's answers were committed: the batch's first and last submit instants (one prepared statement,
+#: run once per group of answers)
+_TOUCH_SUBMIT = (
+    update(batches)
+    .where(batches.c.id == bindparam("bid"))
+    .values(first_submit_at=func.coalesce(batches.c.first_submit_at, bindparam("now")),
+            last_submit_at=bindparam("now"), changed_at=bindparam("now"))
+)
 
 
 class Store:
@@ -189,15 +199,7 @@ class Store:
 
     @staticmethod
     def _touch_submit(conn: Connection, batch_id: int, now: float) -> None:
-        conn.execute(
-            update(batches)
-            .where(batches.c.id == batch_id)
-            .values(
-                first_submit_at=func.coalesce(batches.c.first_submit_at, now),
-                last_submit_at=now,
-                changed_at=now,
-            )
-        )
+        conn.execute(_TOUCH_SUBMIT, {"bid": batch_id, "now": now})
 
     def expire(self, batch_id: int, reason: str, now: float) -> int:
         """Every still-queued message of the batch becomes EXPIRED with `reason`; returns how many."""

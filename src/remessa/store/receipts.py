@@ -41,6 +41,13 @@ _BY_PART_IDS = (  # a later part of a multipart message, by that part's own id
     .where(message_parts.c.provider_id.in_(bindparam("pids", expanding=True)))
     .order_by(messages.c.id)
 )
+_EARLY = (  # unmatched receipts filed under these ids, or under another form of them (their alias)
+    select(receipts)
+    .where(receipts.c.message_id.is_(None),
+           or_(receipts.c.provider_id.in_(bindparam("pids", expanding=True)),
+               receipts.c.alias.in_(bindparam("pids", expanding=True))))
+    .order_by(receipts.c.id)
+)
 _INSERT_RECEIPT = receipts.insert()
 _MATCH_RECEIPT = update(receipts).where(receipts.c.id == bindparam("rid")).values(message_id=bindparam("mid"))
 _TOUCH_BATCH = update(batches).where(batches.c.id == bindparam("bid")).values(changed_at=bindparam("at"))
@@ -100,13 +107,7 @@ def apply_early_receipts(conn: Connection, batch_id: int, accepted: Mapping[str,
     (message id, parts) of the message just marked ACCEPTED with it. A receipt filed under the id itself
     matches; one that wrote the id in another form matches by its alias (the id as the provider answered).
     """
-    wanted = list(accepted)
-    early = conn.execute(
-        select(receipts)
-        .where(receipts.c.message_id.is_(None),
-               or_(receipts.c.provider_id.in_(wanted), receipts.c.alias.in_(wanted)))
-        .order_by(receipts.c.id)
-    ).all()
+    early = conn.execute(_EARLY, {"pids": list(accepted)}).all()
     early = [r for r in early if r.provider_id in accepted or not _names_a_message(conn, r.provider_id)]
     if not early:
         return
