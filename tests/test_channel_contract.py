@@ -17,10 +17,13 @@ from conftest import make_certificate, wait_for
 from node_smsc import NodeSmsc
 from remessa.channels.base import Channel
 from remessa.channels.embedded import SandboxChannel, SandboxSettings
+from remessa.channels.http.settings import WavySmsHttpSettings
+from remessa.channels.http.wavy_sms import WavySmsHttpChannel
 from remessa.channels.smpp.channel import SmppChannel
 from remessa.channels.smpp.settings import SmppSettings
 from remessa.errors import TemporaryFailure
 from remessa.model import Accepted, Inbound, OutgoingMessage, Receipt, Rejected
+from remessa.simulators.http.server import HttpSimulator, HttpSimulatorConfig
 from remessa.simulators.smsc import pdu
 from remessa.simulators.smsc.server import Smsc, SmscConfig
 
@@ -35,6 +38,7 @@ class Rig:
     failing: str  # a destination accepted but not delivered...
     failing_code: int  # ...with this delivered status code
     settle: Callable[[], None]  # let every receipt due so far reach on_receipt, then return
+    refuses_at_submit: bool = True  # False: the provider takes every message and refuses some by receipt (HTTP)
 
 
 @contextlib.contextmanager
@@ -115,8 +119,33 @@ def npm_smpp_tls_rig(tmp_path: Path) -> contextlib.AbstractContextManager[Rig]:
     return node_smsc(tmp_path, tls=True)
 
 
+@contextlib.contextmanager
+def wavy_sms_http_rig(tmp_path: Path) -> Iterator[Rig]:
+    """The bulk SMS HTTPS API against its simulator, receipts by polling (the channel alone, no listener).
+    The API takes every message and refuses a destination in its sent-status callback (202)."""
+    config = HttpSimulatorConfig(sent_delay=0.02, delivered_delay=0.3, refuse={"5511999990202": 202},
+                                 undeliverable={"5511999990104": 104})
+    with HttpSimulator(config) as simulator:
+        settings = WavySmsHttpSettings(url=simulator.url, username="remessa", token="secret", receipts="poll",
+                                       poll_interval=0.05, backoff_min=0.01, backoff_max=0.05)
+        channel = WavySmsHttpChannel(settings)
+
+        def settle() -> None:  # every status of every message taken has been polled (so handed over)
+            def done() -> bool:
+                stats = simulator.stats()
+                refused = sum(1 for destination, _, _ in simulator.messages().values()
+                              if destination == "5511999990202")
+                return stats.events_polled >= 2 * stats.accepted - refused
+            wait_for(done, timeout=10)
+
+        try:
+            yield Rig(channel, "5511999990202", 202, "5511999990104", 104, settle, refuses_at_submit=False)
+        finally:
+            channel.close()
+
+
 RIGS: list[Callable[[Path], contextlib.AbstractContextManager[Rig]]] = [
-    sandbox_rig, smpp_rig, npm_smpp_rig, npm_smpp_tls_rig]
+    sandbox_rig, smpp_rig, npm_smpp_rig, npm_smpp_tls_rig, wavy_sms_http_rig]
 
 
 @pytest.fixture(params=RIGS, ids=lambda factory: factory.__name__.removesuffix("_rig"))
@@ -165,7 +194,8 @@ def test_one_outcome_per_message_in_order(rig: Rig) -> None:
     outcomes = rig.channel.send(messages)
 
     assert [o.message_id for o in outcomes] == [1, 2, 3, 4, 5]
-    assert [type(o) for o in outcomes] == [Accepted, Rejected, Accepted, Accepted, Accepted]
+    refused = Rejected if rig.refuses_at_submit else Accepted
+    assert [type(o) for o in outcomes] == [Accepted, refused, Accepted, Accepted, Accepted]
 
 
 def test_an_empty_chunk_gives_no_outcomes(rig: Rig) -> None:
@@ -185,10 +215,18 @@ def test_provider_ids_are_distinct_across_calls(rig: Rig) -> None:
 
 
 def test_a_refused_destination_is_rejected_with_the_provider_code_and_name(rig: Rig) -> None:
-    rig.channel.open(Inbox())
+    inbox = Inbox()
+    rig.channel.open(inbox)
 
     [outcome] = rig.channel.send([message(1, rig.refused)])
 
+    if not rig.refuses_at_submit:  # taken, then refused by its sent-status receipt, with no delivery after
+        assert isinstance(outcome, Accepted)
+        rig.settle()
+        [refusal] = inbox.of(outcome.provider_id)
+        assert (refusal.sent_code, refusal.sent_status) == (rig.refused_code, "INVALID_DESTINATION_NUMBER")
+        assert refusal.delivered_code is None
+        return
     assert isinstance(outcome, Rejected)
     assert outcome.code == rig.refused_code
     assert outcome.reason == "202 INVALID_DESTINATION_NUMBER"
@@ -202,8 +240,8 @@ def test_every_accepted_message_gets_a_sent_then_a_delivered_receipt(rig: Rig) -
 
     rig.settle()
 
-    accepted = [o for o in outcomes if isinstance(o, Accepted)]
-    assert len(accepted) == 10
+    accepted = [o for o in outcomes if isinstance(o, Accepted) and o.message_id != 10]
+    assert len(accepted) == 10 and isinstance(outcomes[10], Rejected) == rig.refuses_at_submit
     for outcome in accepted:
         sent, delivered = inbox.of(outcome.provider_id)
         assert (sent.sent_code, sent.sent_status, sent.delivered_code) == (2, "SENT_SUCCESS", None)
@@ -212,7 +250,7 @@ def test_every_accepted_message_gets_a_sent_then_a_delivered_receipt(rig: Rig) -
         # the store matches (every part's id included), so the channel need not remember anything
         assert sent.correlation_id == delivered.correlation_id in ("", f"corr-{outcome.message_id}")
         assert sent.at <= delivered.at
-    assert {r.provider_id for r in inbox.taken} == {o.provider_id for o in accepted}
+    assert {r.provider_id for r in inbox.taken} == {o.provider_id for o in outcomes if isinstance(o, Accepted)}
 
 
 def test_a_failing_destination_gets_its_delivery_failure_code(rig: Rig) -> None:

@@ -7,6 +7,7 @@ built-in defaults apply (spool ``./spool``, SQLite inside it, one profile ``defa
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -43,6 +44,20 @@ class DaemonSettings:
     @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{(self.spool / 'remessa.sqlite').resolve()}"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The ``[http]`` table: the daemon's HTTP listener (provider webhooks). It runs when a provider takes
+    its receipts by webhook, or when this table says where to listen."""
+
+    listen: str = "127.0.0.1:8080"  # host:port; beyond loopback, give each provider a webhook_token
+    body_limit: int = 64 * 1024  # bytes of one webhook body; more is refused with 413
+    allowed_networks: tuple[str, ...] = ()  # CIDRs a webhook may come from; empty: any
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,8 @@ class Settings:
     daemon: DaemonSettings
     providers: Mapping[str, ProviderSettings]
     profiles: Mapping[str, ProfileSettings]
+    http: HttpSettings = HttpSettings()
+    http_configured: bool = False  # an [http] table was given (then the listener runs whatever the providers)
 
     def profile(self, name: str) -> ProfileSettings:
         try:
@@ -153,7 +170,7 @@ def parse(data: Mapping[str, Any], source: Path | None) -> Settings:
     """Build Settings from a parsed TOML document (``source`` names it in errors)."""
     where = str(source) if source else "<defaults>"
     problems: list[str] = []
-    _unknown_keys(data, {"daemon", "providers", "profiles"}, where, "", problems)
+    _unknown_keys(data, {"daemon", "providers", "profiles", "http"}, where, "", problems)
     daemon = build(DaemonSettings, _table(data, "daemon", where, problems), where, "daemon", problems)
     if daemon.timezone:
         _check_zone(daemon.timezone, where, "daemon.timezone", problems)
@@ -190,9 +207,29 @@ def parse(data: Mapping[str, Any], source: Path | None) -> Settings:
         _check_profile(profile, providers, where, key, problems)
         profiles[name] = profile
 
+    http_table = _table(data, "http", where, problems)
+    http = build(HttpSettings, http_table, where, "http", problems)
+    _check_http(http, where, problems)
     if problems:
         raise ConfigError(problems)
-    return Settings(source=source, daemon=daemon, providers=providers, profiles=profiles)
+    return Settings(source=source, daemon=daemon, providers=providers, profiles=profiles, http=http,
+                    http_configured=bool(http_table))
+
+
+def _check_http(http: HttpSettings, where: str, problems: list[str]) -> None:
+    try:
+        host, port = http.address()
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        problems.append(f"{where}: http.listen: {http.listen!r} is not HOST:PORT")
+    if http.body_limit < 1024:
+        problems.append(f"{where}: http.body_limit: at least 1024 bytes")
+    for network in http.allowed_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            problems.append(f"{where}: http.allowed_networks: {network!r} is not a network (e.g. 10.0.0.0/8)")
 
 
 def _check_profile(
@@ -272,11 +309,18 @@ def build(
             values[name] = _coerce(table[name], hints[name])
         except (TypeError, ValueError, OSError) as exc:
             problems.append(f"{where}: {prefix}.{name}: {exc}")
+    for name in getattr(cls, "SECRETS", ()):  # credentials never sit in the file itself
+        raw = table.get(name)
+        if isinstance(raw, str) and raw and not raw.startswith(("env:", "file:")):
+            problems.append(f"{where}: {prefix}.{name}: give it as env:NAME or file:PATH, not in the file")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
         problems.append(f"{where}: {prefix}: {exc}")
-        return cls(**fixed)
+        try:
+            return cls(**fixed)
+        except (TypeError, ValueError):  # its defaults alone are not valid either (required settings)
+            return None
 
 
 def _coerce(value: Any, hint: Any) -> Any:

@@ -22,6 +22,8 @@ from remessa.delivery.dispatcher import Dispatcher
 from remessa.delivery.provider import RETRY_FIRST, RETRY_MAX, Provider
 from remessa.intake.intake import Intake
 from remessa.model import BatchState
+from remessa.receipts.endpoint import open_endpoint
+from remessa.receipts.listener import Listener
 from remessa.receipts.sink import Sink
 from remessa.results import report
 from remessa.results.settlement import Settlement
@@ -54,6 +56,7 @@ class Daemon:
         self.sink = Sink(settings, self.store, clock)
         self._prune_at = 0.0  # monotonic instant of the next look for batches past retention_days
         self._taken: set[int] = set()  # batches this run took from an inbox or whose load it resumed
+        self.listener: Listener | None = None  # the webhook endpoint, when some provider needs it
 
     def start(self) -> None:
         """Prepare the store and spool, open the channels, recover what a crash left behind."""
@@ -61,6 +64,7 @@ class Daemon:
         self.store.migrate()
         self.store.provider_ok()  # a provider paused in an earlier run is judged afresh
         self.spool.ensure()
+        self.listener = open_endpoint(self.settings, self.sink)  # before the channels: early webhooks are kept
         now = self.clock()
         self._prune(now)
         for batch_id, (policy, count) in self.store.recover_in_flight(now).items():
@@ -190,6 +194,8 @@ class Daemon:
                 channel.close()
             except Exception:  # loop boundary: one channel's failure must not keep others open
                 log.exception("provider %s: error while closing", name)
+        if self.listener is not None:
+            self.listener.stop()
         self.store.close()
         log.info("remessa stopped")
 

@@ -46,6 +46,10 @@ class AlreadyRunning(RemessaError):
     """Another remessa daemon holds the store; the message names it."""
 
 
+class StartupError(RemessaError):
+    """The daemon cannot start as configured (e.g. its HTTP listener cannot listen); exit 2 with the reason."""
+
+
 class DeliveryError(RemessaError):
     """A channel call failed as a whole (as opposed to one message being refused)."""
 

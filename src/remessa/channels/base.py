@@ -83,6 +83,8 @@ class ChannelType:
 CHANNEL_TYPES: Mapping[str, ChannelType] = {
     "sandbox": ChannelType("remessa.channels.embedded:SandboxSettings", "remessa.channels.embedded:SandboxChannel"),
     "smpp": ChannelType("remessa.channels.smpp.settings:SmppSettings", "remessa.channels.smpp.channel:SmppChannel"),
+    "wavy_sms_http": ChannelType("remessa.channels.http.settings:WavySmsHttpSettings",
+                                 "remessa.channels.http.wavy_sms:WavySmsHttpChannel"),
 }
 
 DEFAULT_RATE = 100.0  # messages per second assumed for a provider that declares nothing

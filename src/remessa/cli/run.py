@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from remessa.config import Settings
-from remessa.errors import AlreadyRunning
+from remessa.errors import AlreadyRunning, StartupError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         daemon.run(once=args.once)
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, StartupError) as exc:
         print(f"remessa: {exc}", file=sys.stderr)
         return 2
     return 0

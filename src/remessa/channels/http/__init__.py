@@ -1,0 +1,1 @@
+"""HTTP channels and their wire formats."""

@@ -1,0 +1,158 @@
+"""The HTTP receiver of the provider's SMS status callbacks and delivery reports (a Starlette app).
+
+Each request is checked (source network, provider, credentials, size), parsed, and persisted through the sink
+before it is answered: 200 only once stored, 503 when the store failed (the provider sends it again).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from remessa.channels.http.callbacks import loads, sms_status, sms_statuses
+from remessa.model import Receipt
+
+log = logging.getLogger(__name__)
+
+#: Persists one provider's receipts; returns once they are committed, raises if they were not.
+ReceiptWriter = Callable[[str, list[Receipt]], None]
+Network = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True)
+class WebhookAuth:
+    """What one provider's callbacks must carry: the shared `token` (``Authorization: Bearer``,
+    ``X-Remessa-Token`` or the URL's last segment) or HTTP basic credentials; either one admits a request.
+    With neither set, none is asked for (a listener on loopback)."""
+
+    token: str = field(default="", repr=False)
+    basic_user: str = ""
+    basic_password: str = field(default="", repr=False)
+
+    def admits(self, headers: Mapping[str, str], path_token: str = "") -> bool:
+        """Whether a request with these headers (and this token in its path) may hand statuses over."""
+        if not self.token and not self.basic_user:
+            return True
+        if self.token and any(_same(given, self.token) for given in _tokens(headers, path_token)):
+            return True
+        credentials = _basic_credentials(headers) if self.basic_user else None
+        if credentials is None:
+            return False
+        # both compared, always: how long it takes tells nothing of which one was wrong
+        user_ok = _same(credentials[0], self.basic_user)
+        return _same(credentials[1], self.basic_password) & user_ok
+
+    @property
+    def challenge(self) -> str:
+        """The WWW-Authenticate header of a 401."""
+        return 'Basic realm="remessa"' if self.basic_user and not self.token else "Bearer"
+
+
+def create_app(
+    sink: ReceiptWriter,
+    providers: Mapping[str, WebhookAuth],
+    body_limit: int = 64 * 1024,
+    allowed_networks: Sequence[Network] = (),
+) -> Starlette:
+    """The webhook app: ``POST /webhooks/{provider}/sms[/{token}]`` takes one status object or a list of them,
+    ``GET /healthz`` answers ``{"ok": true}``. `sink` is called from a worker thread, never the event loop;
+    a body over `body_limit` bytes is refused with 413 as it streams in (Content-Length or chunked)."""
+    networks = tuple(allowed_networks)
+
+    async def sms(request: Request) -> Response:
+        refused = _refusal(request, providers, networks)
+        if refused is not None:
+            return refused
+        provider = request.path_params["provider"]
+        body = await request.body()
+        try:
+            payload = loads(body)
+            receipts = sms_statuses(payload) if isinstance(payload, list) else [sms_status(payload)]
+        except ValueError as e:
+            log.warning("provider %s: a status callback was refused (400): %s", provider, e)
+            return JSONResponse({"error": str(e)}, status_code=400)
+        if receipts:
+            try:
+                await run_in_threadpool(sink, provider, receipts)
+            except Exception as e:  # the request's boundary: the provider is told to send them again
+                log.warning("provider %s: %d statuses not stored, answered 503 for the provider to retry: %s",
+                            provider, len(receipts), e)
+                return JSONResponse({"error": "the statuses could not be stored; send them again"},
+                                    status_code=503)
+        log.debug("provider %s: %d statuses stored", provider, len(receipts))
+        return JSONResponse({"stored": len(receipts)})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[
+        Route("/webhooks/{provider}/sms", sms, methods=["POST"], max_body_size=body_limit),
+        Route("/webhooks/{provider}/sms/{token}", sms, methods=["POST"], max_body_size=body_limit),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+
+
+def _refusal(request: Request, providers: Mapping[str, WebhookAuth], networks: tuple[Network, ...]) -> Response | None:
+    """The answer to a request that may not hand statuses over (403, 404, 401), or None."""
+    source = request.client.host if request.client else ""
+    if networks and not _within(source, networks):
+        log.info("a status callback from %s was refused: not in the allowed networks", source or "?")
+        return JSONResponse({"error": "forbidden"}, status_code=403)
+    provider = request.path_params["provider"]
+    auth = providers.get(provider)
+    if auth is None:
+        return JSONResponse({"error": "unknown provider"}, status_code=404)
+    if not auth.admits(request.headers, request.path_params.get("token", "")):
+        log.info("provider %s: a status callback from %s was refused: wrong or missing credentials",
+                 provider, source or "?")
+        return JSONResponse({"error": "unauthorized"}, status_code=401,
+                            headers={"WWW-Authenticate": auth.challenge})
+    return None
+
+
+def _within(source: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ip_address(source)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:  # ::ffff:10.0.0.1 on a dual-stack socket
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _tokens(headers: Mapping[str, str], path_token: str) -> Iterator[str]:
+    """Every token the request offers: the bearer token, the X-Remessa-Token header, the path's."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        yield value.strip()
+    if headers.get("x-remessa-token"):
+        yield headers["x-remessa-token"]
+    if path_token:
+        yield path_token
+
+
+def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """(user, password) of an ``Authorization: Basic`` header, or None."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if colon else None

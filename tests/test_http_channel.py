@@ -1,0 +1,241 @@
+"""The wavy_sms_http channel against pytest-httpserver expectations written from the provider's document
+(seed 002): the requests it makes, and what each kind of answer (or its absence) does to the messages."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from conftest import wait_for, write_config
+from remessa import config
+from remessa.channels.base import Callbacks
+from remessa.channels.http.settings import WavySmsHttpSettings
+from remessa.channels.http.wavy_sms import WavySmsHttpChannel
+from remessa.errors import PermanentFailure, TemporaryFailure
+from remessa.model import Accepted, InDoubt, OutgoingMessage, Receipt, Rejected
+
+#: the answer of the seed's bulk example, verbatim
+SEED_ANSWER = {
+    "id": "ce528d70-013b-11e7-98f2-e27c463c8809",
+    "messages": [{"id": "ce528d71-013b-11e7-98f2-e27c463c8809"}, {"id": "ce528d72-013b-11e7-98f2-e27c463c8809"}],
+}
+#: the seed's delivery report (DR) example, verbatim
+SEED_DLR = {
+    "id": "8f5af680-973e-11e4-ad43-4ee58e9a13a6", "correlationId": "myId", "carrierId": 5, "carrierName": "TIM",
+    "destination": "5519900001111", "sentStatusCode": 2, "sentStatus": "SENT_SUCCESS",
+    "sentStatusAt": 1420732929252, "sentStatusDate": "2015-01-08T16:02:09Z", "deliveredStatusCode": 4,
+    "deliveredStatus": "DELIVERED_SUCCESS", "deliveredAt": 1420732954000, "deliveredDate": "2015-01-08T16:02:34Z",
+    "campaignId": 1234,
+}
+HEADERS = {"username": "loja", "authenticationtoken": "s3cr3t"}
+
+
+def message(n: int, text: str = "Seu código é 4829", **extra: Any) -> OutgoingMessage:
+    return OutgoingMessage(id=n, batch_id=7, destination=f"55119{n:08d}", text=text, **extra)
+
+
+@pytest.fixture
+def channel_on(httpserver: HTTPServer) -> Iterator[Callable[..., WavySmsHttpChannel]]:
+    channels: list[WavySmsHttpChannel] = []
+
+    def build(inbox: list[Receipt] | None = None, **overrides: Any) -> WavySmsHttpChannel:
+        values: dict[str, Any] = dict(url=httpserver.url_for("/").rstrip("/"), username="loja", token="s3cr3t",
+                                      backoff_min=0.01, backoff_max=0.05, read_timeout=2.0)
+        channel = WavySmsHttpChannel(WavySmsHttpSettings(**{**values, **overrides}))
+        channel.open(Callbacks((inbox if inbox is not None else []).extend))
+        channels.append(channel)
+        return channel
+
+    yield build
+    for channel in channels:
+        channel.close()
+
+
+def bodies(httpserver: HTTPServer) -> list[dict[str, Any]]:
+    return [json.loads(request.get_data()) for request, _ in httpserver.log if request.path == "/v1/send-bulk-sms"]
+
+
+def test_a_chunk_with_one_text_sends_it_once_in_default_values(httpserver: HTTPServer, channel_on) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms", method="POST", headers=HEADERS).respond_with_json(SEED_ANSWER)
+    channel = channel_on()
+
+    outcomes = channel.send([message(1, correlation_id="c1"), message(2)])
+
+    assert outcomes == [Accepted(1, "ce528d71-013b-11e7-98f2-e27c463c8809"),
+                        Accepted(2, "ce528d72-013b-11e7-98f2-e27c463c8809")]
+    assert bodies(httpserver) == [{
+        "messages": [{"destination": "5511900000001", "correlationId": "c1"},
+                     {"destination": "5511900000002", "correlationId": "remessa-7-2"}],
+        "defaultValues": {"messageText": "Seu código é 4829"},
+    }]
+
+
+def test_texts_that_differ_go_per_message_with_the_batch_options(httpserver: HTTPServer, channel_on) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_json(SEED_ANSWER)
+    channel = channel_on()
+
+    channel.send([message(1, "Olá Ana", extra_info="x", campaign_alias="natal", subaccount="3486", flash=True),
+                  message(2, "Olá Bia", campaign_alias="natal", subaccount="3486", flash=True)])
+
+    [body] = bodies(httpserver)
+    assert body["messages"][0] == {"destination": "5511900000001", "correlationId": "remessa-7-1",
+                                   "messageText": "Olá Ana", "extraInfo": "x"}
+    assert body["defaultValues"] == {"flashSMS": True}
+    assert (body["campaignAlias"], body["subAccount"]) == ("natal", "3486")
+
+
+def answer_each(request: Request) -> Response:
+    """A provider that answers every request with an id per message, echoing correlationIds."""
+    items = json.loads(request.get_data())["messages"]
+    return Response(json.dumps({"id": "lote", "messages": [
+        {"id": f"id-{m['correlationId']}", "correlationId": m["correlationId"]} for m in items]}),
+        content_type="application/json")
+
+
+def test_a_large_chunk_is_cut_into_requests_of_at_most_per_request(httpserver: HTTPServer, channel_on) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_handler(answer_each)
+    channel = channel_on(concurrency=3)
+
+    outcomes = channel.send([message(n) for n in range(2500)])
+
+    assert [len(b["messages"]) for b in bodies(httpserver)] == [1000, 1000, 500] or \
+        sorted(len(b["messages"]) for b in bodies(httpserver)) == [500, 1000, 1000]
+    assert [o.provider_id for o in outcomes if isinstance(o, Accepted)] == [f"id-remessa-7-{n}" for n in range(2500)]
+
+
+def test_a_400_for_one_request_refuses_its_messages_with_the_api_text(httpserver: HTTPServer, channel_on) -> None:
+    def handler(request: Request) -> Response:
+        if json.loads(request.get_data())["messages"][0]["destination"] == "5511900000003":
+            return Response(json.dumps({"errorCode": 400, "errorMessage": "messages[1].destination is invalid"}),
+                            status=400, content_type="application/json")
+        return answer_each(request)
+
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_handler(handler)
+    channel = channel_on(per_request=2, concurrency=1)
+    reported: list[Any] = []
+
+    outcomes = channel.send([message(n) for n in range(1, 7)], reported.extend)
+
+    assert [type(o) for o in outcomes] == [Accepted, Accepted, Rejected, Rejected, Accepted, Accepted]
+    assert outcomes[2] == Rejected(3, "refused by the API: HTTP 400: messages[1].destination is invalid")
+    assert sorted(o.message_id for o in reported) == [1, 2, 3, 4, 5, 6]  # each stored before send returned
+
+
+def test_a_429_storm_is_waited_out_honouring_retry_after(httpserver: HTTPServer, channel_on) -> None:
+    answers = iter([429, 429, 429])
+
+    def handler(request: Request) -> Response:
+        status = next(answers, 200)
+        if status == 429:
+            return Response("slow down", status=429, headers={"Retry-After": "0"})
+        return answer_each(request)
+
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_handler(handler)
+    channel = channel_on()
+
+    outcomes = channel.send([message(n) for n in range(5)])
+
+    assert all(isinstance(o, Accepted) for o in outcomes)
+    assert len(bodies(httpserver)) == 4  # three refused, then the one that went
+
+
+def test_a_provider_answering_503_fails_the_call_and_refuses_no_row(httpserver: HTTPServer, channel_on) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_data("maintenance", status=503)
+    channel = channel_on(retries=2, breaker_failures=2)
+    reported: list[Any] = []
+
+    with pytest.raises(TemporaryFailure, match=r"HTTP 503 maintenance \(after 3 attempts\)"):
+        channel.send([message(1)], reported.extend)
+    assert reported == []  # nothing stored: the rows go back to the queue
+    with pytest.raises(TemporaryFailure):
+        channel.send([message(1)])
+    with pytest.raises(TemporaryFailure, match="not tried again for"):  # the breaker is open: no request
+        before = len(bodies(httpserver))
+        channel.send([message(1)])
+    assert len(bodies(httpserver)) == before
+
+
+def test_a_refused_connection_fails_the_call(channel_on) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    channel = channel_on(url=f"http://127.0.0.1:{port}", retries=1)
+
+    with pytest.raises(TemporaryFailure, match="cannot connect"):
+        channel.send([message(1)])
+
+
+def test_an_answer_that_never_comes_leaves_the_messages_in_doubt(httpserver: HTTPServer, channel_on) -> None:
+    released = threading.Event()
+
+    def handler(request: Request) -> Response:
+        released.wait(5)
+        return answer_each(request)
+
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_handler(handler)
+    channel = channel_on(read_timeout=0.3)
+
+    outcomes = channel.send([message(1), message(2)])
+    released.set()
+
+    assert all(isinstance(o, InDoubt) and "no answer from" in o.reason for o in outcomes)
+    wait_for(lambda: len(bodies(httpserver)) == 1, timeout=5)  # it went, once: never again by the channel
+
+
+def test_refused_credentials_fail_the_provider_not_the_rows(httpserver: HTTPServer, channel_on) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_json(
+        {"errorCode": 401, "errorMessage": "invalid token"}, status=401)
+    channel = channel_on()
+
+    with pytest.raises(PermanentFailure, match="refused us: HTTP 401: invalid token"):
+        channel.send([message(1)])
+
+
+def test_a_text_over_the_api_limit_is_refused_without_a_request(httpserver: HTTPServer, channel_on) -> None:
+    channel = channel_on()
+
+    [outcome] = channel.send([message(1, "x" * 1281)])
+
+    assert outcome == Rejected(1, "text of 1281 characters; the API takes at most 1280")
+    assert bodies(httpserver) == []
+
+
+def test_polling_hands_each_status_to_the_sink(httpserver: HTTPServer, channel_on) -> None:
+    statuses = iter([[SEED_DLR]])
+    httpserver.expect_request("/v1/sms/status/list", method="GET", headers=HEADERS).respond_with_handler(
+        lambda request: Response(json.dumps(next(statuses, [])), content_type="application/json"))
+    receipts: list[Receipt] = []
+    channel_on(receipts, receipts="poll", poll_interval=0.05)
+
+    wait_for(lambda: bool(receipts), timeout=5)
+
+    [receipt] = receipts
+    assert (receipt.provider_id, receipt.sent_code, receipt.delivered_code) == (
+        "8f5af680-973e-11e4-ad43-4ee58e9a13a6", 2, 4)
+    assert receipt.correlation_id == "myId"
+
+
+def test_credentials_come_only_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = {"type": "wavy_sms_http", "url": "https://api-messaging.wavy.global", "username": "loja"}
+
+    def load(**values: str) -> config.Settings:
+        return config.load(write_config(tmp_path / "remessa.toml", {
+            "daemon": {"spool": str(tmp_path / "spool")}, "providers.wavy": {**provider, **values},
+            "profiles.default": {"provider": "wavy"}}))
+
+    with pytest.raises(config.ConfigError, match="token: give it as env:NAME or file:PATH"):
+        load(token="s3cr3t")
+    with pytest.raises(config.ConfigError, match="username and token are required"):
+        load()
+    monkeypatch.setenv("WAVY_TOKEN", "s3cr3t")
+    settings = load(token="env:WAVY_TOKEN")
+    assert settings.providers["wavy"].settings.token == "s3cr3t"
+    assert "s3cr3t" not in repr(settings.providers["wavy"].settings)
