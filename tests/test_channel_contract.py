@@ -130,13 +130,15 @@ def wavy_sms_http_rig(tmp_path: Path) -> Iterator[Rig]:
                                        poll_interval=0.05, backoff_min=0.01, backoff_max=0.05)
         channel = WavySmsHttpChannel(settings)
 
-        def settle() -> None:  # every status of every message taken has been polled (so handed over)
-            def done() -> bool:
+        def settle() -> None:  # every status of every message taken has been polled, then handed over: the
+            def done() -> bool:  # channel polls again only once what it fetched is persisted
                 stats = simulator.stats()
                 refused = sum(1 for destination, _, _ in simulator.messages().values()
                               if destination == "5511999990202")
                 return stats.events_polled >= 2 * stats.accepted - refused
             wait_for(done, timeout=10)
+            polls = simulator.stats().polls
+            wait_for(lambda: simulator.stats().polls > polls + 1, timeout=10)
 
         try:
             yield Rig(channel, "5511999990202", 202, "5511999990104", 104, settle, refuses_at_submit=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,39 @@ def test_credentials_come_only_from_env_or_file(tmp_path: Path, monkeypatch: pyt
     settings = load(token="env:WAVY_TOKEN")
     assert settings.providers["wavy"].settings.token == "s3cr3t"
     assert "s3cr3t" not in repr(settings.providers["wavy"].settings)
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_server_error_after_the_request_went_leaves_it_in_doubt_never_resent(
+        httpserver: HTTPServer, channel_on, status: int) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_data("gateway", status=status)
+    channel = channel_on()
+
+    outcomes = channel.send([message(1), message(2)])
+
+    assert all(isinstance(o, InDoubt) and f"answered HTTP {status} gateway" in o.reason for o in outcomes)
+    assert len(bodies(httpserver)) == 1  # the provider may have taken it: not posted again
+
+
+def test_an_answer_without_ids_still_means_taken(httpserver: HTTPServer, channel_on) -> None:
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_data("OK", status=200)
+    channel = channel_on()
+
+    assert channel.send([message(1)]) == [Accepted(1, "")]  # never sent again; its statuses cannot be matched
+
+
+def test_a_failing_request_waits_for_the_others_before_send_fails(httpserver: HTTPServer, channel_on) -> None:
+    stored: list[Any] = []
+
+    def report(outcomes: Any) -> None:
+        if any(o.message_id == 1 for o in outcomes):
+            raise RuntimeError("database locked")
+        time.sleep(0.2)  # the other requests are still being stored when the first one failed
+        stored.extend(outcomes)
+
+    httpserver.expect_request("/v1/send-bulk-sms").respond_with_handler(answer_each)
+    channel = channel_on(per_request=1, concurrency=4)
+
+    with pytest.raises(RuntimeError, match="database locked"):
+        channel.send([message(n) for n in range(1, 5)], report)
+    assert sorted(o.message_id for o in stored) == [2, 3, 4]  # every other request finished before send failed

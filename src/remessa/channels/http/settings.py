@@ -7,6 +7,7 @@ sent as the API's ``username`` and ``authenticationtoken`` headers and never log
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import ClassVar
 
 from remessa.channels.http.transport import TransportSettings
@@ -29,7 +30,6 @@ class WavySmsHttpSettings:
     rate: float = 0.0
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    total_timeout: float = 60.0
     retries: int = 5
     backoff_min: float = 0.5
     backoff_max: float = 30.0
@@ -49,12 +49,16 @@ class WavySmsHttpSettings:
             raise ValueError("concurrency must be at least 1")
         if self.rate < 0:
             raise ValueError("rate must be 0 (no cap) or positive")
-        for name in ("connect_timeout", "read_timeout", "total_timeout", "backoff_min", "backoff_max",
+        for name in ("connect_timeout", "read_timeout", "backoff_min", "backoff_max",
                      "breaker_pause", "poll_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.retries < 0 or self.breaker_failures < 1:
             raise ValueError("retries must be at least 0 and breaker_failures at least 1")
+        if self.backoff_min > self.backoff_max:
+            raise ValueError("backoff_min must not be above backoff_max")
+        if self.ca_file and not Path(self.ca_file).is_file():
+            raise ValueError(f"ca_file: {self.ca_file} is not a file")
         if self.receipts not in ("webhook", "poll"):
             raise ValueError("receipts must be 'webhook' or 'poll'")
         if not self.username or not self.token:

@@ -3,11 +3,12 @@ jittered back-off, a circuit breaker, and the sorting of every failure into what
 
 - An answer came: 2xx is the provider's answer; any other 4xx than 429 refuses the request's messages for good
   (`Refused`, with the API's error text): never retried.
-- Nothing was taken: a connection that could not be made, a 429 or a 5xx is retried (the provider's
+- Nothing was taken: a connection that could not be made, a 408, 425, 429 or 503 is retried (the provider's
   `Retry-After` honoured) up to `retries` times, then the provider is failing (`TemporaryFailure`): its
-  batches wait, no row is refused for it.
-- Perhaps taken: the request went out and its answer was lost (read timeout, connection dropped): `Lost`; the
-  channel reports its messages in doubt (the profile's in_flight policy decides), never sends them again itself.
+  batches wait, no row is refused for it. A GET (status polling) is retried on any 5xx and lost answer too.
+- Perhaps taken: a POST that went out and whose answer was lost (read timeout, connection dropped) or was a
+  500, 502 or 504: `Lost`; the channel reports its messages in doubt (the profile's in_flight policy decides)
+  and never sends them again itself. Lost answers count towards the breaker.
 - A provider failing `breaker_failures` requests in a row opens the breaker for `breaker_pause` seconds: requests
   fail at once (`TemporaryFailure`) instead of hammering a provider that is down.
 """
@@ -19,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -30,8 +31,10 @@ from remessa.errors import TemporaryFailure
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER = 300.0  # s: a provider's Retry-After beyond this is capped
+#: answers that say the request was not taken: tried again. Other 5xx (500, 502, 504) may come after the
+#: provider took it (a gateway timing out in front of a busy backend): a POST answered so is in doubt.
+NOT_TAKEN = frozenset({408, 425, 429, 503})
+MAX_RETRY_AFTER = 60.0  # s: a provider's Retry-After beyond this is capped
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,9 @@ class TransportSettings:
     """How one provider is reached over HTTP; times in seconds (the defaults are the provider settings')."""
 
     base_url: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # the credentials are in there
     connect_timeout: float
     read_timeout: float
-    total_timeout: float  # a request that takes longer is given up on (its answer is lost)
     retries: int
     backoff_min: float
     backoff_max: float
@@ -68,10 +70,12 @@ class Lost(Exception):
 class Transport:
     """JSON requests to one provider, safe to call from several threads at once."""
 
-    def __init__(self, settings: TransportSettings, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, settings: TransportSettings, sleep: Callable[[float], bool] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """`sleep(seconds)` waits between attempts and returns True when the channel is closing (then the call
+        gives up at once)."""
         self.settings = settings
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
         self._clock = clock
         verify: ssl.SSLContext | bool = True
         if settings.ca_file:
@@ -93,7 +97,11 @@ class Transport:
         self._check_breaker()
         backoff = Backoff(self.settings.backoff_min, self.settings.backoff_max, jitter=0.5)
         for attempt in range(self.settings.retries + 1):
-            wait, why = self._attempt(method, path, body)
+            try:
+                wait, why = self._attempt(method, path, body)
+            except Lost:
+                self._failed()  # a provider that takes requests and never answers is failing too
+                raise
             if why is None:
                 self._succeeded()
                 return wait
@@ -102,7 +110,8 @@ class Transport:
                 raise TemporaryFailure(f"{self.where}{path}: {why} (after {attempt + 1} attempts)")
             pause = max(backoff.failed(), wait or 0.0)
             log.warning("HTTP %s %s%s: %s; trying again in %.1f s", method, self.where, path, why, pause)
-            self._sleep(pause)
+            if self._sleep(pause):
+                raise TemporaryFailure(f"{self.where}{path}: {why}; not tried again (closing)")
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -110,30 +119,34 @@ class Transport:
 
     def _attempt(self, method: str, path: str, body: Any) -> tuple[Any, str | None]:
         """(answer, None) on a 2xx, or (seconds to wait at least, why) for a failure worth retrying."""
-        started = self._clock()
+        idempotent = method == "GET"
         try:
             response = self._client.request(method, path, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+                httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:  # nothing went out
             return 0.0, f"cannot connect: {exc or type(exc).__name__}"
         except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            if idempotent:
+                return 0.0, f"no answer within {self.settings.read_timeout:g} s"
             raise Lost(f"no answer from {self.where}{path} within {self.settings.read_timeout:g} s"
                        f" ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:  # RemoteProtocolError, ReadError, WriteError: it went, or some of it
+        except httpx.HTTPError as exc:  # RemoteProtocolError, ReadError, DecodingError...: it went, or some of it
+            if idempotent:
+                return 0.0, f"connection lost ({exc or type(exc).__name__})"
             raise Lost(f"connection to {self.where}{path} lost before the answer ({exc or type(exc).__name__})") \
                 from None
-        if self._clock() - started > self.settings.total_timeout:
-            raise Lost(f"answer from {self.where}{path} came after {self.settings.total_timeout:g} s")
-        if response.status_code in RETRYABLE:
-            return retry_after(response), f"HTTP {response.status_code} {_text(response)}".rstrip()
-        if 400 <= response.status_code < 500:
-            raise Refused(response.status_code, _text(response))
-        if not 200 <= response.status_code < 300:
-            return 0.0, f"HTTP {response.status_code} {_text(response)}".rstrip()
+        status = response.status_code
+        why = f"HTTP {status} {_text(response)}".rstrip()
+        if status in NOT_TAKEN or (idempotent and status >= 500):
+            return retry_after(response), why
+        if 400 <= status < 500:
+            raise Refused(status, _text(response))
+        if not 200 <= status < 300:
+            raise Lost(f"{self.where}{path} answered {why}: it may have taken the request")
         try:
             return response.json(), None
         except ValueError:
-            raise Lost(f"{self.where}{path} answered {response.status_code} with a body that is not JSON:"
-                       f" {response.text[:200]!r}") from None
+            return None, None  # an answer all the same: the caller judges what it lacks
 
     def _check_breaker(self) -> None:
         with self._lock:
@@ -153,6 +166,11 @@ class Transport:
                 log.error("%s failed %d requests in a row: not tried for %.0f s", self.where, self._failures,
                           self.settings.breaker_pause)
                 self._failures = 0
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
 
 
 def retry_after(response: httpx.Response) -> float:

@@ -24,7 +24,7 @@ from remessa.channels.base import ReceiptSink, Report
 from remessa.channels.http.callbacks import sms_statuses
 from remessa.channels.http.settings import WavySmsHttpSettings
 from remessa.channels.http.transport import Lost, Refused, Transport
-from remessa.errors import DeliveryError, PermanentFailure, TemporaryFailure
+from remessa.errors import PermanentFailure, TemporaryFailure
 from remessa.model import Accepted, InDoubt, Outcome, OutgoingMessage, Receipt, Rejected
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class WavySmsHttpChannel:
         if self._state != "new":
             raise RuntimeError("an HTTP channel is opened once")
         self._sink = sink
-        self._transport = Transport(self.settings.transport())
+        self._transport = Transport(self.settings.transport(), sleep=self._stop.wait)
         self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="http-send")
         self._state = "open"
         if self.settings.receipts == "poll":
@@ -73,19 +73,22 @@ class WavySmsHttpChannel:
         if self._state != "open" or self._pool is None:
             raise TemporaryFailure(f"HTTP provider {self.settings.url}: closed")
         size = self.settings.per_request
-        futures: list[Future[list[Outcome]]] = [
-            self._pool.submit(self._request, messages[start:start + size], report)
-            for start in range(0, len(messages), size)
-        ]
+        try:
+            futures: list[Future[list[Outcome]]] = [
+                self._pool.submit(self._request, messages[start:start + size], report)
+                for start in range(0, len(messages), size)
+            ]
+        except RuntimeError:  # closed meanwhile: nothing more is submitted
+            raise TemporaryFailure(f"HTTP provider {self.settings.url}: closed") from None
         outcomes: list[Outcome] = []
-        failure: DeliveryError | None = None
-        for future in futures:  # every request's outcomes are reported before this returns, failed or not
+        failure: BaseException | None = None
+        for future in futures:  # all of them, failed or not: none may still be sending when this returns
             try:
                 outcomes += future.result()
-            except DeliveryError as exc:
+            except Exception as exc:
                 failure = failure or exc
-        if failure is not None:  # what was answered is stored; the rest waits for the provider
-            raise failure
+        if failure is not None:  # what was answered is stored; the rest waits (a provider failure) or is judged
+            raise failure        # by the dispatcher (anything else)
         return outcomes
 
     def close(self) -> None:
@@ -141,12 +144,12 @@ class WavySmsHttpChannel:
     def _poll(self) -> None:
         """Fetch the statuses not fetched yet, persist them, and only then ask again."""
         assert self._transport is not None and self._sink is not None
-        backoff = Backoff(self.settings.poll_interval, 60.0, jitter=0.5)
+        backoff = Backoff(self.settings.poll_interval, max(60.0, self.settings.poll_interval), jitter=0.5)
         held: list[Receipt] = []  # fetched, not yet persisted: the API will not return them again
         while not self._stop.is_set():
             try:
                 if not held:
-                    held = sms_statuses(self._transport.request("GET", STATUS_LIST))
+                    held = self._statuses(self._transport.request("GET", STATUS_LIST))
                 if held:
                     self._sink.receipts(held)
                     held = []
@@ -159,6 +162,18 @@ class WavySmsHttpChannel:
             self._stop.wait(pause)
         if held:
             log.warning("HTTP status polling stopped with %d statuses fetched and not stored", len(held))
+
+    def _statuses(self, page: Any) -> list[Receipt]:
+        """The statuses of one polled page; one that cannot be read is logged and skipped, not the page."""
+        if not isinstance(page, list):
+            raise ValueError(f"the status list is not a JSON array: {str(page)[:200]}")
+        found: list[Receipt] = []
+        for item in page:
+            try:
+                found += sms_statuses([item])
+            except ValueError as exc:
+                log.warning("HTTP status polling: a status skipped (%s): %s", exc, str(item)[:300])
+        return found
 
 
 def bulk_body(chunk: Sequence[OutgoingMessage]) -> dict[str, Any]:
@@ -202,16 +217,22 @@ def accepted(chunk: Sequence[OutgoingMessage], answer: Any) -> dict[int, Outcome
     its correlationId when echoed, else by position. An answer that does not account for a message leaves
     that message in doubt (it may have been taken)."""
     items = answer.get("messages") if isinstance(answer, dict) else None
-    if not isinstance(items, list):
-        why = f"the API answered without a messages list: {str(answer)[:200]}"
-        return {m.id: InDoubt(m.id, why) for m in chunk}
-    by_correlation = {str(i.get("correlationId")): i for i in items if isinstance(i, dict) and i.get("correlationId")}
+    items = items if isinstance(items, list) else []
+    ours = [correlation_id(m) for m in chunk]
+    by_correlation: dict[str, Any] = {}
+    if len(set(ours)) == len(ours):  # echoed correlationIds name their message only when they are unique
+        by_correlation = {str(i["correlationId"]): i for i in items if isinstance(i, dict) and i.get("correlationId")}
     outcomes: dict[int, Outcome] = {}
+    missing = 0
     for position, message in enumerate(chunk):
-        item = by_correlation.get(correlation_id(message))
+        item = by_correlation.get(ours[position])
         if item is None and position < len(items) and isinstance(items[position], dict):
             item = items[position]
         pid = str(item.get("id") or "").strip() if item is not None else ""
-        outcomes[message.id] = (Accepted(message.id, pid.lower()) if pid else
-                                InDoubt(message.id, "the API's answer has no id for this message"))
+        missing += not pid
+        # a 2xx says the provider took the request: without an id the message is accepted all the same (never
+        # sent again); its statuses then cannot be matched, and the report says no_receipt in the end
+        outcomes[message.id] = Accepted(message.id, pid.lower())
+    if missing:
+        log.error("the API took %d messages without giving their ids (answer: %s)", missing, str(answer)[:300])
     return outcomes
