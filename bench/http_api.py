@@ -1,6 +1,6 @@
 """HTTP benchmark: the wavy_sms_http channel and the webhook receiver, each against a baseline in the same run.
 
-Run: .venv/bin/python bench/http.py [--messages 100000] [--callbacks 20000]
+Run: .venv/bin/python bench/http_api.py [--messages 100000] [--callbacks 20000]
 - (h) channel alone: WavySmsHttpChannel.send() of --messages messages (1,000 per request, 4 at once) to
   `remessa sandbox --http` in another process, against a raw httpx loop posting the same bodies one after another
   (the same simulator process). Target >= 20,000 messages/s.
