@@ -21,6 +21,7 @@ class Status(StrEnum):
     REJECTED = "REJECTED"
     SENT = "SENT"
     DELIVERED = "DELIVERED"
+    READ = "READ"  # WhatsApp: delivered, then read by its recipient
     UNDELIVERED = "UNDELIVERED"
     EXPIRED = "EXPIRED"
     UNKNOWN = "UNKNOWN"
@@ -41,8 +42,10 @@ RETRYABLE = frozenset(
 RANK = {
     Status.INVALID: 0, Status.QUEUED: 1, Status.SUBMITTING: 2, Status.ACCEPTED: 3,
     Status.SENT: 4, Status.UNKNOWN: 4, Status.REJECTED: 5, Status.DELIVERED: 5,
-    Status.UNDELIVERED: 5, Status.EXPIRED: 5, Status.BLOCKED: 5,
+    Status.UNDELIVERED: 5, Status.EXPIRED: 5, Status.BLOCKED: 5, Status.READ: 6,
 }
+#: Final, yet a later receipt may still move it on (a WhatsApp message delivered, then read).
+MAY_BE_READ = frozenset({Status.DELIVERED})
 
 
 class BatchState(StrEnum):
@@ -152,6 +155,7 @@ class Receipt:
     delivered_status: str = ""
     correlation_id: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    read_at: datetime | None = None  # WhatsApp: when the recipient read it (the message is then READ)
     #: the provider's own form of `provider_id` when the receipt wrote it in another (the channel knows
     #: the form from its submission answers); matched only where `provider_id` itself matches nothing
     alias: str = ""

@@ -85,6 +85,8 @@ CHANNEL_TYPES: Mapping[str, ChannelType] = {
     "smpp": ChannelType("remessa.channels.smpp.settings:SmppSettings", "remessa.channels.smpp.channel:SmppChannel"),
     "wavy_sms_http": ChannelType("remessa.channels.http.settings:WavySmsHttpSettings",
                                  "remessa.channels.http.wavy_sms:WavySmsHttpChannel"),
+    "wavy_whatsapp_http": ChannelType("remessa.channels.http.wavy_whatsapp:WavyWhatsAppHttpSettings",
+                                      "remessa.channels.http.wavy_whatsapp:WavyWhatsAppHttpChannel"),
 }
 
 DEFAULT_RATE = 100.0  # messages per second assumed for a provider that declares nothing

@@ -100,7 +100,7 @@ class Settlement:
             return NEVER
         window = self._receipt_timeout(batch)
         deadline = (batch.last_submit_at or batch.finished_at or now) + window
-        awaiting = self.store.awaiting(batch.id)
+        awaiting = self.store.awaiting(batch.id, reads=batch.kind == "whatsapp")
         if awaiting == 0 or now >= deadline:
             if awaiting:
                 marked = self.store.no_receipt(batch.id, f"no_receipt: no delivery receipt within {span(window)}")

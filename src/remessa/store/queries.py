@@ -12,7 +12,18 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from remessa.errors import NotFound
-from remessa.model import AWAITING_RECEIPT, PENDING, Batch, BatchState, Inbound, Message, Outcome, Receipt, Status
+from remessa.model import (
+    AWAITING_RECEIPT,
+    MAY_BE_READ,
+    PENDING,
+    Batch,
+    BatchState,
+    Inbound,
+    Message,
+    Outcome,
+    Receipt,
+    Status,
+)
 from remessa.store import schema
 from remessa.store.database import Database
 from remessa.store.inbound import record_inbound
@@ -367,11 +378,10 @@ class Store:
         with self.db.reader.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def awaiting(self, batch_id: int) -> int:
-        """Messages still waiting for a receipt."""
-        query = select(func.count()).where(
-            messages.c.batch_id == batch_id, messages.c.status.in_(list(AWAITING_RECEIPT))
-        )
+    def awaiting(self, batch_id: int, reads: bool = False) -> int:
+        """Messages still waiting for a receipt; with `reads` (WhatsApp), delivered ones too: a read may follow."""
+        waiting = list(AWAITING_RECEIPT | MAY_BE_READ) if reads else list(AWAITING_RECEIPT)
+        query = select(func.count()).where(messages.c.batch_id == batch_id, messages.c.status.in_(waiting))
         with self.db.reader.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, upd
 from remessa.model import (
     AWAITING_RECEIPT,
     FINAL,
+    MAY_BE_READ,
     RANK,
     Receipt,
     Status,
@@ -144,6 +145,7 @@ def _row(receipt: Receipt, now: float) -> dict[str, Any]:
         "sent_status": receipt.sent_status or None,
         "delivered_code": receipt.delivered_code,
         "delivered_status": receipt.delivered_status or None,
+        "read_at": receipt.read_at.timestamp() if receipt.read_at is not None else None,
         "raw": json.dumps(receipt.raw, default=str),
         "received_at": now,
     }
@@ -175,8 +177,11 @@ def _fold(conn: Connection, message: _Message, receipt: Mapping[str, Any]) -> No
         else:
             values.update(delivered_code=receipt["delivered_code"], delivered_status=receipt["delivered_status"],
                           delivered_at=receipt["at"])
+    if receipt.get("read_at") is not None and new_status in (None, Status.SENT, Status.DELIVERED):
+        new_status = Status.READ  # read implies delivered, even when its delivery receipt was lost
     current = Status(message.status)
-    if (new_status is not None and current not in FINAL and current != Status.SUBMITTING
+    movable = current not in FINAL or (current in MAY_BE_READ and new_status == Status.READ)
+    if (new_status is not None and movable and current != Status.SUBMITTING
             and RANK[new_status] >= RANK[current]):
         values["status"] = message.status = new_status
         if new_status in (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED):

@@ -95,6 +95,7 @@ receipts = Table(
     Column("sent_status", String(64)),
     Column("delivered_code", Integer),
     Column("delivered_status", String(64)),
+    Column("read_at", Float),  # WhatsApp: when the recipient read it
     Column("raw", Text, nullable=False, server_default="{}"),
     Column("received_at", Float, nullable=False),
     Index("ix_receipts_provider_id", "provider_id"),
