@@ -395,3 +395,18 @@ def test_the_report_never_shows_a_delivery_before_its_submit(db: Store) -> None:
     (line,) = report_lines(db, batch_id, ZoneInfo("America/Sao_Paulo"))
     row = dict(zip(COLUMNS, line, strict=True))
     assert row["submitted_at"] == row["sent_at"] == row["delivered_at"] == "2026-11-23T09:00:40-03:00"
+
+
+def test_a_whatsapp_message_delivered_then_read_is_read(db: Store) -> None:
+    batch_id = _batch(db, 3)
+    first, second, early = db.claim(batch_id, 3, 2.0)
+    db.record_outcomes(batch_id, [Accepted(first.id, "wa1"), Accepted(second.id, "wa2")], 3.0)
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    read = dataclasses.replace(_delivered("wa1", "wa1"), read_at=at)
+    db.record_receipts([_delivered("wa1", "wa1")], 4.0)
+    assert db.record_receipts([read], 5.0) == 1  # delivered, then read: DELIVERED is not the end for WhatsApp
+    # a read whose delivery receipt never came still says it was delivered; one before its id is known waits
+    db.record_receipts([Receipt("wa2", at, read_at=at), Receipt("wa3", at, read_at=at)], 6.0)
+    db.record_outcomes(batch_id, [Accepted(early.id, "wa3")], 7.0)
+    assert [m.status for m in db.messages(batch_id)] == [Status.READ] * 3
+    assert db.awaiting(batch_id, reads=True) == 0 and db.counts(batch_id) == {"READ": 3}
