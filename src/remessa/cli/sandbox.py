@@ -63,6 +63,8 @@ def add(sub: Any) -> None:
     http.add_argument("--token", default="secret",
                       help="the authenticationtoken header it accepts (default: %(default)s)")
     http.add_argument("--webhook-url", metavar="URL", help="POST every callback and delivery report here")
+    http.add_argument("--whatsapp-webhook-url", metavar="URL",
+                      help="POST every WhatsApp status event (sent, delivered, read) and MO message here")
     http.add_argument("--webhook-header", type=_header, action="append", metavar="NAME:VALUE",
                       help="send this header with every webhook, e.g. 'Authorization: Bearer s3'; repeatable")
     box.set_defaults(handler=handle, needs_config=False)  # the simulator reads no configuration
@@ -75,8 +77,9 @@ def handle(_settings: Settings | None, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"remessa sandbox: {exc}", file=sys.stderr)
         return 2
-    if not args.http and (args.webhook_url or args.webhook_header):
-        print("remessa sandbox: --webhook-url and --webhook-header need --http", file=sys.stderr)
+    if not args.http and (args.webhook_url or args.webhook_header or args.whatsapp_webhook_url):
+        print("remessa sandbox: --webhook-url and --webhook-header need --http, as does --whatsapp-webhook-url",
+              file=sys.stderr)
         return 2
     if args.port is None:
         args.port = HTTP_PORT if args.http else SMPP_PORT
@@ -108,12 +111,15 @@ def _http(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, username=args.username, token=args.token, sent_delay=args.sent_delay,
         delivered_delay=max(args.delivery_delay, args.sent_delay),
         undeliverable=dict.fromkeys(args.undeliverable or standalone.UNDELIVERABLE, 104),
-        webhook_url=args.webhook_url, webhook_headers=dict(args.webhook_header or ()),
+        webhook_url=args.webhook_url, whatsapp_webhook_url=args.whatsapp_webhook_url,
+        webhook_headers=dict(args.webhook_header or ()),
         ssl_certfile=args.tls_cert and str(args.tls_cert), ssl_keyfile=args.tls_key and str(args.tls_key),
         request_log_level=logging.INFO))
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start-up lines repeat ours
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per webhook
     webhook = f", posting status to {args.webhook_url}" if args.webhook_url else ""
+    if args.whatsapp_webhook_url:
+        webhook += f", posting WhatsApp status and MO to {args.whatsapp_webhook_url}"
 
     def banner() -> str:
         return f"HTTP API listening on {sim.url}, accepting username {args.username!r} token {args.token!r}{webhook}"

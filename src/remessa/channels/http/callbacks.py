@@ -1,5 +1,6 @@
 """The provider's SMS status payloads (seed 002) read into `Receipt`s: the sent-status callback, the delivery
-report (both levels in one object) and the status list polled from ``GET /v1/sms/status/list``.
+report (both levels in one object) and the status list polled from ``GET /v1/sms/status/list``; and the
+field readers the WhatsApp webhooks share (whatsapp_callbacks).
 
 Pure functions; every refusal is a ValueError whose message names the field, and is safe to answer with.
 """
@@ -51,19 +52,19 @@ def sms_status(payload: object, received: datetime | None = None) -> Receipt:
     """
     if not isinstance(payload, dict):
         raise ValueError("a status is not a JSON object")
-    sent_code = _code(payload, "sentStatusCode")
-    delivered_code = _code(payload, "deliveredStatusCode")
+    sent_code = read_code(payload, "sentStatusCode")
+    delivered_code = read_code(payload, "deliveredStatusCode")
     if sent_code is None and delivered_code is None:
         raise ValueError('neither "sentStatusCode" nor "deliveredStatusCode" is given')
     times = _DELIVERED_TIMES if delivered_code is not None else _SENT_TIMES
     return Receipt(
-        provider_id=_id(payload),
-        at=_instant(payload, *times) or received or datetime.now(UTC),
+        provider_id=read_id(payload),
+        at=read_instant(payload, *times) or received or datetime.now(UTC),
         sent_code=sent_code,
-        sent_status=_name(payload, "sentStatus", SENT_CODES, sent_code),
+        sent_status=read_name(payload, "sentStatus", SENT_CODES, sent_code),
         delivered_code=delivered_code,
-        delivered_status=_name(payload, "deliveredStatus", DELIVERED_CODES, delivered_code),
-        correlation_id=_text(payload, "correlationId"),
+        delivered_status=read_name(payload, "deliveredStatus", DELIVERED_CODES, delivered_code),
+        correlation_id=read_text(payload, "correlationId"),
         raw=payload,
     )
 
@@ -82,14 +83,15 @@ def sms_statuses(payload: object, received: datetime | None = None) -> list[Rece
     return receipts
 
 
-def _given(payload: Mapping[str, Any], key: str) -> Any:
+def given(payload: Mapping[str, Any], key: str) -> Any:
     """The field's value; absent, null and "" all mean not given (None)."""
     value = payload.get(key)
     return None if value == "" else value
 
 
-def _id(payload: Mapping[str, Any]) -> str:
-    value = _given(payload, "id")
+def read_id(payload: Mapping[str, Any]) -> str:
+    """The provider's id of the message a status is about ("id"), in lower case as the store keeps it."""
+    value = given(payload, "id")
     if value is None:
         raise ValueError('"id" is missing')
     if not isinstance(value, str):
@@ -103,7 +105,7 @@ def _id(payload: Mapping[str, Any]) -> str:
 
 def _integer(payload: Mapping[str, Any], key: str) -> int | None:
     """An integer field, given as a JSON number or a string of digits; None when not given."""
-    value = _given(payload, key)
+    value = given(payload, key)
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -113,15 +115,17 @@ def _integer(payload: Mapping[str, Any], key: str) -> int | None:
     raise ValueError(f'"{key}" is not a number')
 
 
-def _code(payload: Mapping[str, Any], key: str) -> int | None:
+def read_code(payload: Mapping[str, Any], key: str) -> int | None:
+    """A status code field; None when not given."""
     code = _integer(payload, key)
     if code is not None and not 0 <= code <= MAX_CODE:
         raise ValueError(f'"{key}" is out of range')
     return code
 
 
-def _text(payload: Mapping[str, Any], key: str) -> str:
-    value = _given(payload, key)
+def read_text(payload: Mapping[str, Any], key: str) -> str:
+    """A text field ("" when not given); a number is taken as its digits."""
+    value = given(payload, key)
     if value is None:
         return ""
     if isinstance(value, str):
@@ -131,15 +135,17 @@ def _text(payload: Mapping[str, Any], key: str) -> str:
     raise ValueError(f'"{key}" is not a string')
 
 
-def _name(payload: Mapping[str, Any], key: str, names: Mapping[int, str], code: int | None) -> str:
+def read_name(payload: Mapping[str, Any], key: str, names: Mapping[int, str], code: int | None) -> str:
     """A status name, by default the one seed 002's tables give its code."""
-    name = _text(payload, key)
+    name = read_text(payload, key)
     if len(name) > MAX_NAME:
         raise ValueError(f'"{key}" is longer than {MAX_NAME} characters')
     return name or (names.get(code, "") if code is not None else "")
 
 
-def _instant(payload: Mapping[str, Any], epoch_keys: tuple[str, ...], iso_keys: tuple[str, ...]) -> datetime | None:
+def read_instant(
+    payload: Mapping[str, Any], epoch_keys: tuple[str, ...], iso_keys: tuple[str, ...]
+) -> datetime | None:
     """The first time given: an epoch in milliseconds, else an ISO 8601 date (naive read as UTC)."""
     for key in epoch_keys:
         ms = _integer(payload, key)
@@ -149,7 +155,7 @@ def _instant(payload: Mapping[str, Any], epoch_keys: tuple[str, ...], iso_keys: 
             except (OverflowError, OSError, ValueError):
                 raise ValueError(f'"{key}" is out of range') from None
     for key in iso_keys:
-        value = _given(payload, key)
+        value = given(payload, key)
         if value is None:
             continue
         if not isinstance(value, str):

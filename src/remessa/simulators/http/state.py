@@ -1,5 +1,6 @@
-"""The HTTP API simulator's settings, fault switches and counters, the reading of a bulk send request, and
-the status events it emits, with seed 002's field names and codes (remessa.simulators.http.server uses them)."""
+"""The HTTP API simulator's settings, fault switches and counters, the reading of a bulk SMS send request, and
+the SMS status events it emits, with seed 002's field names and codes (remessa.simulators.http.server uses them;
+the WhatsApp API's requests and events are in ``whatsapp``)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,12 @@ class HttpSimulatorConfig:
     token: str = "secret"
     refuse: Mapping[str, int] = field(default_factory=lambda: {"*0202": 202})  # -> a sent failure code
     undeliverable: Mapping[str, int] = field(default_factory=lambda: {"*0104": 104})  # -> a delivered code
+    unread: tuple[str, ...] = ("*0303",)  # WhatsApp messages delivered to these, but never read
     sent_delay: float = 0.05  # to the sent-status callback
     delivered_delay: float = 0.1  # to the delivery report; at least sent_delay
-    webhook_url: str | None = None  # receives every callback and delivery report
+    read_delay: float = 0.15  # to a WhatsApp message's read event; when below delivered_delay, right after it
+    webhook_url: str | None = None  # receives every SMS callback and delivery report
+    whatsapp_webhook_url: str | None = None  # receives every WhatsApp status event and MO message
     webhook_headers: Mapping[str, str] = field(default_factory=dict)  # e.g. {"Authorization": "Bearer s3"}
     webhook_timeout: float = 5.0
     webhook_threads: int = 1  # each event of one message is still posted after the previous one was taken
@@ -62,6 +66,8 @@ class HttpSimulatorConfig:
         for pattern, code in self.undeliverable.items():
             if code not in DELIVERED_CODES or code == DELIVERED_SUCCESS:
                 raise ValueError(f"undeliverable[{pattern!r}]: {code} is not a delivered failure code of seed 002")
+        if self.read_delay < 0:
+            raise ValueError(f"read_delay must not be negative, not {self.read_delay}")
         for name in ("redeliver_after", "webhook_timeout", "list_limit", "max_per_request", "webhook_threads"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -85,14 +91,17 @@ class Faults:
 class Stats:
     """Counters for assertions; `HttpSimulator.stats()` hands out copies."""
 
-    requests: int = 0  # send requests, whatever the answer
-    accepted: int = 0  # messages taken (refused destinations too: their refusal comes as a callback)
-    #: send requests answered with an error, by status (not 413: Starlette answers those before the handler)
+    requests: int = 0  # SMS send requests, whatever the answer
+    accepted: int = 0  # SMS messages taken (refused destinations too: their refusal comes as a callback)
+    whatsapp_requests: int = 0  # WhatsApp send requests, whatever the answer
+    whatsapp_accepted: int = 0  # WhatsApp destinations taken (refused ones too, as for SMS)
+    #: send requests of either API answered with an error, by status (not 413: Starlette answers those before
+    #: the handler)
     rejected: Counter[int] = field(default_factory=Counter)
-    dropped: int = 0  # send requests taken and then hung up on
+    dropped: int = 0  # send requests of either API taken and then hung up on
     polls: int = 0  # GET /v1/sms/status/list answered
     events_polled: int = 0
-    webhooks_sent: int = 0  # attempts, redeliveries too
+    webhooks_sent: int = 0  # attempts, redeliveries too, to either webhook URL
     webhooks_acked: int = 0  # answered 2xx
     webhooks_failed: int = 0  # answered otherwise, or not at all
 
@@ -136,17 +145,8 @@ class Message:
 
 def parse_request(body: bytes, most: int) -> BulkRequest:
     """Read a bulk send body of at most `most` messages; BadRequest says what is wrong."""
-    try:
-        document = json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise BadRequest(f"the body is not JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise BadRequest("the body is not a JSON object")
-    entries = document.get("messages")
-    if not isinstance(entries, list) or not entries:
-        raise BadRequest("messages: a non-empty array is required")
-    if len(entries) > most:
-        raise BadRequest(f"messages: {len(entries)} messages, at most {most} per request")
+    document = read_object(body)
+    entries = read_list(document, "messages", most)
     defaults = document.get("defaultValues", {})
     if not isinstance(defaults, dict):
         raise BadRequest("defaultValues: not a JSON object")
@@ -154,31 +154,59 @@ def parse_request(body: bytes, most: int) -> BulkRequest:
     if len(expiries) > 1:
         raise BadRequest(f"{', '.join(expiries)}: mutually exclusive, use only one")
     return BulkRequest(tuple(_submission(f"messages[{i}]", entry, defaults) for i, entry in enumerate(entries)),
-                       _text(document, "campaignAlias", ""))
+                       read_text(document, "campaignAlias", ""))
+
+
+def read_object(body: bytes) -> dict[str, Any]:
+    """The JSON object a request body holds; BadRequest when it is not one."""
+    try:
+        document = json.loads(body)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest("the body is not a JSON object")
+    return document
+
+
+def read_list(document: dict[str, Any], key: str, most: int) -> list[Any]:
+    """document[key], a non-empty array of at most `most` items; BadRequest otherwise."""
+    entries = document.get(key)
+    if not isinstance(entries, list) or not entries:
+        raise BadRequest(f"{key}: a non-empty array is required")
+    if len(entries) > most:
+        raise BadRequest(f"{key}: {len(entries)} {key}, at most {most} per request")
+    return entries
+
+
+def read_destination(where: str, entry: object) -> tuple[dict[str, Any], str, str | None]:
+    """An item of a send request that names a destination: the item, its destination and its correlationId."""
+    if not isinstance(entry, dict):
+        raise BadRequest(f"{where}: not a JSON object")
+    destination = read_text(entry, "destination", where)
+    if not destination:
+        raise BadRequest(f"{where}.destination: missing")
+    return entry, destination, read_text(entry, "correlationId", where)
 
 
 def _submission(where: str, entry: object, defaults: dict[str, Any]) -> Submission:
-    if not isinstance(entry, dict):
-        raise BadRequest(f"{where}: not a JSON object")
-    destination = _text(entry, "destination", where)
-    if not destination:
-        raise BadRequest(f"{where}.destination: missing")
-    text = _text(entry, "messageText", where) or _text(defaults, "messageText", "defaultValues")
+    item, destination, correlation_id = read_destination(where, entry)
+    text = read_text(item, "messageText", where) or read_text(defaults, "messageText", "defaultValues")
     if not text:
         raise BadRequest(f"{where}.messageText: missing, and no defaultValues.messageText")
-    extra = _text(entry, "extraInfo", where) or _text(defaults, "extraInfo", "defaultValues") or ""
-    return Submission(destination, text, _text(entry, "correlationId", where), extra)
+    extra = read_text(item, "extraInfo", where) or read_text(defaults, "extraInfo", "defaultValues") or ""
+    return Submission(destination, text, correlation_id, extra)
 
 
-def _text(document: dict[str, Any], key: str, where: str) -> str | None:
-    """document[key]: None when absent or null; BadRequest when it is not a string or is too long."""
+def read_text(document: dict[str, Any], key: str, where: str, limits: Mapping[str, int] = FIELD_LIMITS) -> str | None:
+    """document[key]: None when absent or null; BadRequest when it is not a string or is longer than
+    limits[key]. `where` names the document in the message ("" for the body)."""
     value = document.get(key)
     name = f"{where}.{key}" if where else key
     if value is None:
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{name}: not a string")
-    limit = FIELD_LIMITS.get(key)
+    limit = limits.get(key)
     if limit is not None and len(value) > limit:
         raise BadRequest(f"{name}: {len(value)} characters, at most {limit}")
     return value
@@ -199,7 +227,7 @@ def callback(m: Message, sent_at: float) -> Event:
     """The sent-status callback posted to the webhook (`sent_at` in epoch seconds). As in the seed, the
     campaignId is text here and a number in delivery reports."""
     return {**_head(m), "sentStatusCode": m.sent_code, "sentStatus": SENT_CODES[m.sent_code],
-            "sentAt": _millis(sent_at), "sentDate": _iso(sent_at),
+            "sentAt": millis(sent_at), "sentDate": _iso(sent_at),
             "campaignId": None if m.campaign_id is None else str(m.campaign_id), "extraInfo": m.extra_info}
 
 
@@ -208,9 +236,9 @@ def status(m: Message, sent_at: float, delivered_at: float | None) -> Event:
     `delivered_at` is given (epoch seconds); before that the delivered fields are null."""
     code = m.delivered_code if delivered_at is not None else None
     return {**_head(m), "sentStatusCode": m.sent_code, "sentStatus": SENT_CODES[m.sent_code],
-            "sentStatusAt": _millis(sent_at), "sentStatusDate": _iso(sent_at),
+            "sentStatusAt": millis(sent_at), "sentStatusDate": _iso(sent_at),
             "deliveredStatusCode": code, "deliveredStatus": None if code is None else DELIVERED_CODES[code],
-            "deliveredAt": None if delivered_at is None else _millis(delivered_at),
+            "deliveredAt": None if delivered_at is None else millis(delivered_at),
             "deliveredDate": None if delivered_at is None else _iso(delivered_at),
             "campaignId": m.campaign_id, "extraInfo": m.extra_info}
 
@@ -221,7 +249,8 @@ def _head(m: Message) -> Event:
             "destination": m.destination}
 
 
-def _millis(at: float) -> int:
+def millis(at: float) -> int:
+    """Epoch milliseconds of `at`, in epoch seconds."""
     return int(at * 1000)
 
 
