@@ -42,15 +42,17 @@ def open_endpoint(settings: Settings, sink: Sink) -> Listener | None:
                              f" providers {', '.join(bare)} a webhook_token")
     app = create_app(lambda _provider, receipts: sink.receipts(receipts), providers,
                      body_limit=settings.http.body_limit,
-                     allowed_networks=[ipaddress.ip_network(n, strict=False) for n in settings.http.allowed_networks])
+                     allowed_networks=[ipaddress.ip_network(n, strict=False) for n in settings.http.allowed_networks],
+                     inbound=sink.inbound)
     listener = Listener(app, host, port)
     try:
         listener.start()
     except RuntimeError as exc:
         raise StartupError(f"the webhook listener (http.listen): {exc}") from None
     for name in sorted(providers):
-        log.info("provider %s: webhooks (callbacks and delivery reports) at http://%s:%d/webhooks/%s/sms",
-                 name, host, listener.port, name)
+        kind = "whatsapp" if settings.providers[name].type == "wavy_whatsapp_http" else "sms"
+        log.info("provider %s: webhooks (statuses%s) at http://%s:%d/webhooks/%s/%s", name,
+                 " and replies" if kind == "whatsapp" else "", host, listener.port, name, kind)
     return listener
 
 

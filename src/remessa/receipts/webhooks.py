@@ -1,4 +1,5 @@
-"""The HTTP receiver of the provider's SMS status callbacks and delivery reports (a Starlette app).
+"""The HTTP receiver of the provider's SMS status callbacks and delivery reports, and of its WhatsApp webhooks
+(statuses and the messages users send us), as a Starlette app.
 
 Each request is checked (source network, provider, credentials, size), parsed, and persisted through the sink
 before it is answered: 200 only once stored, 503 when the store failed (the provider sends it again).
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -21,13 +23,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from remessa.channels.http.callbacks import loads, sms_status, sms_statuses
-from remessa.model import Receipt
+from remessa.channels.http.whatsapp_callbacks import whatsapp_inbound, whatsapp_statuses
+from remessa.model import Inbound, Receipt
 
 log = logging.getLogger(__name__)
 
 #: Persists one provider's receipts; returns once they are committed, raises if they were not.
 ReceiptWriter = Callable[[str, list[Receipt]], None]
+#: Persists one message a user sent to that provider; returns once it is committed, raises if it was not.
+InboundWriter = Callable[[str, Inbound], None]
 Network = IPv4Network | IPv6Network
+_Item = TypeVar("_Item")
+_Parsed = TypeVar("_Parsed")
 
 
 @dataclass(frozen=True)
@@ -64,34 +71,49 @@ def create_app(
     providers: Mapping[str, WebhookAuth],
     body_limit: int = 64 * 1024,
     allowed_networks: Sequence[Network] = (),
+    inbound: InboundWriter | None = None,
 ) -> Starlette:
-    """The webhook app: ``POST /webhooks/{provider}/sms[/{token}]`` takes one status object or a list of them,
-    ``GET /healthz`` answers ``{"ok": true}``. `sink` is called from a worker thread, never the event loop;
-    a body over `body_limit` bytes is refused with 413 as it streams in (Content-Length or chunked)."""
+    """The webhook app: ``POST /webhooks/{provider}/sms[/{token}]`` takes one status object or a list of them;
+    ``POST /webhooks/{provider}/whatsapp[/{token}]`` a WhatsApp webhook, whose statuses go to `sink` (in one
+    call) and each MO to `inbound` (without it, a body with an MO is refused: 400); ``GET /healthz`` answers
+    ``{"ok": true}``. `sink` and `inbound` are called from a worker thread, never the event loop; a body over
+    `body_limit` bytes is refused with 413 as it streams in (Content-Length or chunked)."""
     networks = tuple(allowed_networks)
 
     async def sms(request: Request) -> Response:
-        refused = _refusal(request, providers, networks)
-        if refused is not None:
-            return refused
-        provider = request.path_params["provider"]
-        body = await request.body()
-        try:
-            payload = loads(body)
-            receipts = sms_statuses(payload) if isinstance(payload, list) else [sms_status(payload)]
-        except ValueError as e:
-            log.warning("provider %s: a status callback was refused (400): %s", provider, e)
-            return JSONResponse({"error": str(e)}, status_code=400)
-        if receipts:
-            try:
-                await run_in_threadpool(sink, provider, receipts)
-            except Exception as e:  # the request's boundary: the provider is told to send them again
-                log.warning("provider %s: %d statuses not stored, answered 503 for the provider to retry: %s",
-                            provider, len(receipts), e)
-                return JSONResponse({"error": "the statuses could not be stored; send them again"},
-                                    status_code=503)
+        read = await _read(request, providers, networks, "a status callback", _sms_receipts)
+        if isinstance(read, Response):
+            return read
+        provider, receipts = read
+        failed = await _persist(provider, sink, receipts, len(receipts), "statuses") if receipts else None
+        if failed is not None:
+            return failed
         log.debug("provider %s: %d statuses stored", provider, len(receipts))
         return JSONResponse({"stored": len(receipts)})
+
+    def whatsapp_items(payload: object) -> tuple[list[Receipt], list[Inbound]]:
+        receipts, messages = whatsapp_statuses(payload), whatsapp_inbound(payload)
+        if messages and inbound is None:
+            raise ValueError("this endpoint takes no inbound messages")
+        return receipts, messages
+
+    async def whatsapp(request: Request) -> Response:
+        read = await _read(request, providers, networks, "a WhatsApp webhook", whatsapp_items)
+        if isinstance(read, Response):
+            return read
+        provider, (receipts, messages) = read
+        failed = await _persist(provider, sink, receipts, len(receipts), "statuses") if receipts else None
+        # then the messages, one by one: a retry of a partly stored body repeats statuses (which change nothing
+        # twice) rather than messages
+        if inbound is not None and failed is None:
+            for message in messages:
+                failed = await _persist(provider, inbound, message, 1, "inbound messages")
+                if failed is not None:
+                    break
+        if failed is not None:
+            return failed
+        log.debug("provider %s: %d statuses and %d inbound messages stored", provider, len(receipts), len(messages))
+        return JSONResponse({"stored": len(receipts), "inbound": len(messages)})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -99,8 +121,47 @@ def create_app(
     return Starlette(routes=[
         Route("/webhooks/{provider}/sms", sms, methods=["POST"], max_body_size=body_limit),
         Route("/webhooks/{provider}/sms/{token}", sms, methods=["POST"], max_body_size=body_limit),
+        Route("/webhooks/{provider}/whatsapp", whatsapp, methods=["POST"], max_body_size=body_limit),
+        Route("/webhooks/{provider}/whatsapp/{token}", whatsapp, methods=["POST"], max_body_size=body_limit),
         Route("/healthz", healthz, methods=["GET"]),
     ])
+
+
+async def _read(
+    request: Request, providers: Mapping[str, WebhookAuth], networks: tuple[Network, ...], what: str,
+    parse: Callable[[object], _Parsed],
+) -> tuple[str, _Parsed] | Response:
+    """The provider a request comes from and what `parse` reads in its body; else the answer to a request that
+    may not hand anything over (403, 404, 401) or whose body cannot be read (400, nothing of it stored)."""
+    refused = _refusal(request, providers, networks)
+    if refused is not None:
+        return refused
+    provider = request.path_params["provider"]
+    body = await request.body()
+    try:
+        return provider, parse(loads(body))
+    except ValueError as e:
+        log.warning("provider %s: %s was refused (400): %s", provider, what, e)
+        return JSONResponse({"error": str(e)}, status_code=400)
+
+
+def _sms_receipts(payload: object) -> list[Receipt]:
+    """The receipts of an SMS callback: one status object or a list of them."""
+    return sms_statuses(payload) if isinstance(payload, list) else [sms_status(payload)]
+
+
+async def _persist(
+    provider: str, writer: Callable[[str, _Item], None], item: _Item, count: int, noun: str
+) -> Response | None:
+    """Hand `item` (`count` `noun`) to `writer` in a worker thread; the 503 to answer when it raised (the
+    provider sends the body again), else None."""
+    try:
+        await run_in_threadpool(writer, provider, item)
+    except Exception as e:  # the request's boundary: the provider is told to send them again
+        log.warning("provider %s: %d %s not stored, answered 503 for the provider to retry: %s",
+                    provider, count, noun, e)
+        return JSONResponse({"error": f"the {noun} could not be stored; send them again"}, status_code=503)
+    return None
 
 
 def _refusal(request: Request, providers: Mapping[str, WebhookAuth], networks: tuple[Network, ...]) -> Response | None:
