@@ -21,7 +21,7 @@ from remessa.channels.base import Callbacks
 from remessa.channels.http.settings import WavySmsHttpSettings
 from remessa.channels.http.wavy_sms import WavySmsHttpChannel
 from remessa.errors import PermanentFailure, TemporaryFailure
-from remessa.model import Accepted, InDoubt, OutgoingMessage, Receipt, Rejected
+from remessa.model import Accepted, Inbound, InDoubt, OutgoingMessage, Receipt, Rejected
 
 #: the answer of the seed's bulk example, verbatim
 SEED_ANSWER = {
@@ -276,3 +276,42 @@ def test_a_failing_request_waits_for_the_others_before_send_fails(httpserver: HT
     with pytest.raises(RuntimeError, match="database locked"):
         channel.send([message(n) for n in range(1, 5)], report)
     assert sorted(o.message_id for o in stored) == [2, 3, 4]  # every other request finished before send failed
+
+
+#: the seed's answer of GET /v1/sms/receive/list, verbatim
+SEED_REPLIES = {
+    "total": 1, "start": "2016-09-04T11:12:41Z", "end": "2016-09-08T11:17:39.113Z",
+    "messages": [
+        {"id": "25950050-7362-11e6-be62-001b7843e7d4", "subAccount": "iFoodMarketing", "campaignAlias": "iFoodPromo",
+         "carrierId": 1, "carrierName": "VIVO", "source": "5516981562820", "shortCode": "28128",
+         "messageText": "Eu quero pizza", "receivedAt": 1473088405588, "receivedDate": "2016-09-05T12:13:25Z",
+         "mt": {"id": "8be584fd-2554-439b-9ba9-aab507278992", "correlationId": "1876", "username": "iFoodCS",
+                "email": "customer.support@ifood.com"}},
+        {"id": "d3afc42a-1fd9-49ff-8b8b-34299c070ef3", "subAccount": "iFoodMarketing", "campaignAlias": "iFoodPromo",
+         "carrierId": 5, "carrierName": "TIM", "source": "5519987565020", "shortCode": "28128",
+         "messageText": "Meu hamburguer está chegando?", "receivedAt": 1473088405588,
+         "receivedDate": "2016-09-05T12:13:25Z",
+         "mt": {"id": "302db832-3527-4e3c-b57b-6a481644d88b", "correlationId": "1893", "username": "iFoodCS",
+                "email": "customer.support@ifood.com"}},
+    ],
+}
+
+
+def test_polled_replies_are_handed_over_once_though_the_list_repeats_them(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/sms/status/list").respond_with_json([])
+    httpserver.expect_request("/v1/sms/receive/list", headers=HEADERS).respond_with_json(SEED_REPLIES)
+    replies: list[Inbound] = []
+    channel = WavySmsHttpChannel(WavySmsHttpSettings(url=httpserver.url_for("/").rstrip("/"), username="loja",
+                                                     token="s3cr3t", receipts="poll", poll_interval=0.05))
+    channel.open(Callbacks(lambda receipts: None, replies.append))
+    try:
+        wait_for(lambda: sum(r.path == "/v1/sms/receive/list" for r, _ in httpserver.log) >= 3, timeout=5)
+    finally:
+        channel.close()
+
+    assert [(r.source, r.destination, r.text, r.message_id, r.mo_id) for r in replies] == [
+        ("5516981562820", "28128", "Eu quero pizza", "8be584fd-2554-439b-9ba9-aab507278992",
+         "25950050-7362-11e6-be62-001b7843e7d4"),
+        ("5519987565020", "28128", "Meu hamburguer está chegando?", "302db832-3527-4e3c-b57b-6a481644d88b",
+         "d3afc42a-1fd9-49ff-8b8b-34299c070ef3"),
+    ]

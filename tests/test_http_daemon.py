@@ -3,6 +3,7 @@ the daemon's own listener (or by polling): what the report says after each fault
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 from collections.abc import Iterator
@@ -11,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from conftest import wait_for, write_config
 from remessa import config
 from remessa.model import FINAL
 from remessa.simulators.http.server import HttpSimulator, HttpSimulatorConfig
+from remessa.store.schema import inbound
 from smpp_rig import NAME, batch, drop, report, run_daemon, settled  # noqa: F401 - run_daemon is a fixture
 
 TOKEN = "webhook-secret"
@@ -23,10 +26,13 @@ SIMULATOR = HttpSimulatorConfig(sent_delay=0.02, delivered_delay=0.05, redeliver
                                 refuse={"*0202": 202}, undeliverable={"*0104": 104})
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def reserved_port() -> Iterator[int]:
+    """A free port for the daemon's listener, held while the simulators bind theirs (port 0 could otherwise
+    hand them the same one), then let go for the daemon."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        yield int(probe.getsockname()[1])
 
 
 @dataclasses.dataclass
@@ -39,11 +45,12 @@ class Rig:
 def rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.setenv("REMESSA_TEST_TOKEN", "secret")
     monkeypatch.setenv("REMESSA_TEST_WEBHOOK", TOKEN)
-    listen = free_port()
-    webhook = HttpSimulatorConfig(**{**dataclasses.asdict(SIMULATOR),
-                                     "webhook_url": f"http://127.0.0.1:{listen}/webhooks/wavy/sms",
-                                     "webhook_headers": {"Authorization": f"Bearer {TOKEN}"}})
-    with HttpSimulator(webhook) as simulator:
+    with contextlib.ExitStack() as stack:
+        with reserved_port() as listen:
+            webhook = HttpSimulatorConfig(**{**dataclasses.asdict(SIMULATOR),
+                                             "webhook_url": f"http://127.0.0.1:{listen}/webhooks/wavy/sms",
+                                             "webhook_headers": {"Authorization": f"Bearer {TOKEN}"}})
+            simulator = stack.enter_context(HttpSimulator(webhook))
         yield Rig(simulator, listen)
 
 
@@ -181,3 +188,31 @@ def test_receipts_by_polling_instead_of_webhooks(tmp_path: Path, rig: Rig, run_d
     check(rows, lines)
     assert statuses(rows) == {"DELIVERED": 30} and running.daemon.listener is None
     assert rig.simulator.stats().events_polled >= 60
+
+
+def test_an_sms_reply_by_webhook_is_stored_once_and_sair_blocks_the_sender(tmp_path: Path, rig: Rig,
+                                                                          run_daemon) -> None:
+    """Seed 002's MO example (posted as it is), then the same reply retried, then a SAIR."""
+    settings = http_settings(tmp_path, rig)
+    running = run_daemon(settings, wait_open=False)
+    wait_for(lambda: running.daemon.listener is not None or running.error is not None, timeout=10)
+    assert running.error is None, running.error
+    url = f"http://127.0.0.1:{rig.listen}/webhooks/wavy/sms"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    reply = {"id": "25950050-7362-11e6-be62-001b7843e7d4", "subAccount": "iFoodMarketing",
+             "campaignAlias": "iFoodPromo", "carrierId": 1, "carrierName": "VIVO", "source": "5516981562820",
+             "shortCode": "28128", "messageText": "Eu quero pizza", "receivedAt": 1473088405588,
+             "receivedDate": "2016-09-05T12:13:25Z",
+             "mt": {"id": "8be584fd-2554-439b-9ba9-aab507278992", "correlationId": "1876", "username": "iFoodCS",
+                    "email": "customer.support@ifood.com"}}
+
+    for _ in range(2):  # the provider retries: stored once
+        assert httpx.post(url, json=reply, headers=auth).json() == {"stored": 0, "inbound": 1}
+    stop = {**reply, "id": "6b1e4c2d-0000-4000-8000-000000000001", "messageText": "Sair"}
+    assert httpx.post(url, json=stop, headers=auth).status_code == 200
+
+    store = running.daemon.store
+    assert store.blocklist("default") == {"5516981562820"}
+    with store.db.reader.connect() as conn:
+        texts = [row.text for row in conn.execute(sa.select(inbound.c.text).order_by(inbound.c.id))]
+    assert texts == ["Eu quero pizza", "Sair"]

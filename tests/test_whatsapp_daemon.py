@@ -4,6 +4,7 @@ never read, UNDELIVERED, REJECTED), and a reply "SAIR" blocks its sender."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from conftest import wait_for, write_config
 from remessa import config
 from remessa.simulators.http.server import HttpSimulator, HttpSimulatorConfig
 from smpp_rig import drop, report, run_daemon, settled  # noqa: F401 - run_daemon is a fixture
-from test_http_daemon import TOKEN, free_port, statuses
+from test_http_daemon import TOKEN, reserved_port, statuses
 
 NAME = "campanha.txt"
 
@@ -29,14 +30,18 @@ class Rig:
 def rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.setenv("REMESSA_TEST_TOKEN", "secret")
     monkeypatch.setenv("REMESSA_TEST_WEBHOOK", TOKEN)
-    listen = free_port()
-    simulator = HttpSimulatorConfig(
+    with contextlib.ExitStack() as stack:
+        with reserved_port() as listen:
+            running = stack.enter_context(HttpSimulator(whatsapp_simulator(listen)))
+        yield Rig(running, listen)
+
+
+def whatsapp_simulator(listen: int) -> HttpSimulatorConfig:
+    return HttpSimulatorConfig(
         sent_delay=0.02, delivered_delay=0.05, read_delay=0.08, redeliver_after=0.2, webhook_threads=4,
         refuse={"*0202": 202}, undeliverable={"*0104": 104}, unread=("*0303",),
         whatsapp_webhook_url=f"http://127.0.0.1:{listen}/webhooks/wa/whatsapp",
         webhook_headers={"Authorization": f"Bearer {TOKEN}"})
-    with HttpSimulator(simulator) as running:
-        yield Rig(running, listen)
 
 
 def whatsapp_settings(tmp_path: Path, rig: Rig) -> config.Settings:

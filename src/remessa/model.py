@@ -171,6 +171,7 @@ class Inbound:
     at: datetime
     message_id: str = ""  # a provider id it answers, when the provider says so
     raw: dict[str, Any] = field(default_factory=dict)
+    mo_id: str = ""  # the provider's own id of this MO, when it gives one: a second copy is not stored again
 
 
 # --- records the store hands out ----------------------------------------------------------------------

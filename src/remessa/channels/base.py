@@ -87,6 +87,8 @@ CHANNEL_TYPES: Mapping[str, ChannelType] = {
                                  "remessa.channels.http.wavy_sms:WavySmsHttpChannel"),
     "wavy_whatsapp_http": ChannelType("remessa.channels.http.wavy_whatsapp:WavyWhatsAppHttpSettings",
                                       "remessa.channels.http.wavy_whatsapp:WavyWhatsAppHttpChannel"),
+    "devino_whatsapp_http": ChannelType("remessa.channels.http.devino_whatsapp:DevinoWhatsAppHttpSettings",
+                                        "remessa.channels.http.devino_whatsapp:DevinoWhatsAppHttpChannel"),
 }
 
 DEFAULT_RATE = 100.0  # messages per second assumed for a provider that declares nothing

@@ -19,6 +19,9 @@ from remessa.receipts.webhooks import WebhookAuth, create_app
 
 log = logging.getLogger(__name__)
 
+#: the webhook path of a provider type (the last segment of /webhooks/NAME/...); "sms" for the others
+WEBHOOK_KINDS = {"wavy_whatsapp_http": "whatsapp", "devino_whatsapp_http": "devino"}
+
 
 def webhook_providers(settings: Settings) -> dict[str, WebhookAuth]:
     """The providers whose receipts come by webhook, with the secret each must carry."""
@@ -50,9 +53,9 @@ def open_endpoint(settings: Settings, sink: Sink) -> Listener | None:
     except RuntimeError as exc:
         raise StartupError(f"the webhook listener (http.listen): {exc}") from None
     for name in sorted(providers):
-        kind = "whatsapp" if settings.providers[name].type == "wavy_whatsapp_http" else "sms"
+        kind = WEBHOOK_KINDS.get(settings.providers[name].type, "sms")
         log.info("provider %s: webhooks (statuses%s) at http://%s:%d/webhooks/%s/%s", name,
-                 " and replies" if kind == "whatsapp" else "", host, listener.port, name, kind)
+                 " and replies" if kind != "sms" else "", host, listener.port, name, kind)
     return listener
 
 

@@ -1,5 +1,5 @@
 """The HTTP receiver of the provider's SMS status callbacks and delivery reports, and of its WhatsApp webhooks
-(statuses and the messages users send us), as a Starlette app.
+(statuses and the messages users send us), and of Devino's WhatsApp webhooks, as a Starlette app.
 
 Each request is checked (source network, provider, credentials, size), parsed, and persisted through the sink
 before it is answered: 200 only once stored, 503 when the store failed (the provider sends it again).
@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from remessa.channels.http.callbacks import loads, sms_status, sms_statuses
+from remessa.channels.http.callbacks import is_sms_inbound, loads, sms_inbound, sms_status, sms_statuses
+from remessa.channels.http.devino_callbacks import devino_inbound, devino_statuses
 from remessa.channels.http.whatsapp_callbacks import whatsapp_inbound, whatsapp_statuses
 from remessa.model import Inbound, Receipt
 
@@ -35,6 +36,8 @@ InboundWriter = Callable[[str, Inbound], None]
 Network = IPv4Network | IPv6Network
 _Item = TypeVar("_Item")
 _Parsed = TypeVar("_Parsed")
+#: reads a webhook body into its statuses and the messages users sent
+_Items = Callable[[object], tuple[list[Receipt], list[Inbound]]]
 
 
 @dataclass(frozen=True)
@@ -75,30 +78,34 @@ def create_app(
 ) -> Starlette:
     """The webhook app: ``POST /webhooks/{provider}/sms[/{token}]`` takes one status object or a list of them;
     ``POST /webhooks/{provider}/whatsapp[/{token}]`` a WhatsApp webhook, whose statuses go to `sink` (in one
-    call) and each MO to `inbound` (without it, a body with an MO is refused: 400); ``GET /healthz`` answers
+    call) and each MO to `inbound` (without it, a body with an MO is refused: 400); ``POST
+    /webhooks/{provider}/devino[/{token}]`` likewise a Devino status array or incoming message; ``GET /healthz`` answers
     ``{"ok": true}``. `sink` and `inbound` are called from a worker thread, never the event loop; a body over
     `body_limit` bytes is refused with 413 as it streams in (Content-Length or chunked)."""
     networks = tuple(allowed_networks)
 
-    async def sms(request: Request) -> Response:
-        read = await _read(request, providers, networks, "a status callback", _sms_receipts)
-        if isinstance(read, Response):
-            return read
-        provider, receipts = read
-        failed = await _persist(provider, sink, receipts, len(receipts), "statuses") if receipts else None
-        if failed is not None:
-            return failed
-        log.debug("provider %s: %d statuses stored", provider, len(receipts))
-        return JSONResponse({"stored": len(receipts)})
+    def sms_items(payload: object) -> tuple[list[Receipt], list[Inbound]]:
+        """One status or reply object, or a list of them (replies are told by their source and text)."""
+        if not isinstance(payload, list):
+            return ([], [sms_inbound(payload)]) if is_sms_inbound(payload) else ([sms_status(payload)], [])
+        return (sms_statuses([o for o in payload if not is_sms_inbound(o)]),
+                [sms_inbound(o) for o in payload if is_sms_inbound(o)])
 
-    def whatsapp_items(payload: object) -> tuple[list[Receipt], list[Inbound]]:
-        receipts, messages = whatsapp_statuses(payload), whatsapp_inbound(payload)
-        if messages and inbound is None:
-            raise ValueError("this endpoint takes no inbound messages")
-        return receipts, messages
+    def both(
+        statuses: Callable[[object], list[Receipt]], messages: Callable[[object], list[Inbound]]
+    ) -> Callable[[object], tuple[list[Receipt], list[Inbound]]]:
+        return lambda payload: (statuses(payload), messages(payload))
 
-    async def whatsapp(request: Request) -> Response:
-        read = await _read(request, providers, networks, "a WhatsApp webhook", whatsapp_items)
+    async def statuses_and_messages(request: Request, what: str, parse: _Items, counted: bool = True) -> Response:
+        """Read, persist and answer a body of statuses and MOs (without `inbound`, a body with an MO is refused);
+        the answer counts the MOs stored when `counted` or there were some."""
+        def checked(payload: object) -> tuple[list[Receipt], list[Inbound]]:
+            receipts, said = parse(payload)
+            if said and inbound is None:
+                raise ValueError("this endpoint takes no inbound messages")
+            return receipts, said
+
+        read = await _read(request, providers, networks, what, checked)
         if isinstance(read, Response):
             return read
         provider, (receipts, messages) = read
@@ -113,7 +120,19 @@ def create_app(
         if failed is not None:
             return failed
         log.debug("provider %s: %d statuses and %d inbound messages stored", provider, len(receipts), len(messages))
-        return JSONResponse({"stored": len(receipts), "inbound": len(messages)})
+        answer = {"stored": len(receipts)} | ({"inbound": len(messages)} if counted or messages else {})
+        return JSONResponse(answer)
+
+    whatsapp_items, devino_items = both(whatsapp_statuses, whatsapp_inbound), both(devino_statuses, devino_inbound)
+
+    async def sms(request: Request) -> Response:
+        return await statuses_and_messages(request, "a status callback", sms_items, counted=False)
+
+    async def whatsapp(request: Request) -> Response:
+        return await statuses_and_messages(request, "a WhatsApp webhook", whatsapp_items)
+
+    async def devino(request: Request) -> Response:
+        return await statuses_and_messages(request, "a Devino webhook", devino_items)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -123,6 +142,8 @@ def create_app(
         Route("/webhooks/{provider}/sms/{token}", sms, methods=["POST"], max_body_size=body_limit),
         Route("/webhooks/{provider}/whatsapp", whatsapp, methods=["POST"], max_body_size=body_limit),
         Route("/webhooks/{provider}/whatsapp/{token}", whatsapp, methods=["POST"], max_body_size=body_limit),
+        Route("/webhooks/{provider}/devino", devino, methods=["POST"], max_body_size=body_limit),
+        Route("/webhooks/{provider}/devino/{token}", devino, methods=["POST"], max_body_size=body_limit),
         Route("/healthz", healthz, methods=["GET"]),
     ])
 
@@ -143,11 +164,6 @@ async def _read(
     except ValueError as e:
         log.warning("provider %s: %s was refused (400): %s", provider, what, e)
         return JSONResponse({"error": str(e)}, status_code=400)
-
-
-def _sms_receipts(payload: object) -> list[Receipt]:
-    """The receipts of an SMS callback: one status object or a list of them."""
-    return sms_statuses(payload) if isinstance(payload, list) else [sms_status(payload)]
 
 
 async def _persist(

@@ -29,6 +29,9 @@ def record_inbound(
 ) -> bool:
     """Store one MO message; an opt-out adds `number` (the sender, normalised) to each profile's
     blocklist. Returns whether it was an opt-out."""
+    if message.mo_id and conn.execute(
+            select(inbound.c.id).where(inbound.c.provider == provider, inbound.c.mo_id == message.mo_id)).first():
+        return False  # stored already (a provider that retries, a status list that repeats): applied once
     answered = None
     if message.message_id:
         answered = conn.execute(
@@ -39,7 +42,7 @@ def record_inbound(
         "provider": provider, "source": number, "destination": message.destination, "text": message.text,
         "at": message.at.timestamp(), "message_id": answered[0] if answered else None,
         "batch_id": answered[1] if answered else None, "opt_out": int(stop),
-        "raw": json.dumps(message.raw, default=str),
+        "raw": json.dumps(message.raw, default=str), "mo_id": message.mo_id or None,
     })
     if stop:
         profiles = list(profiles)

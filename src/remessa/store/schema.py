@@ -125,7 +125,9 @@ inbound = Table(
     Column("batch_id", Integer, ForeignKey("batches.id")),
     Column("opt_out", Integer, nullable=False, server_default="0"),
     Column("raw", Text, nullable=False, server_default="{}"),
+    Column("mo_id", String(100)),  # the provider's id of the MO (polling returns the same ones for days)
     Index("ix_inbound_source", "source"),
+    Index("ix_inbound_mo_id", "provider", "mo_id"),
 )
 
 blocklist = Table(

@@ -1,6 +1,7 @@
 """The provider's SMS status payloads (seed 002) read into `Receipt`s: the sent-status callback, the delivery
-report (both levels in one object) and the status list polled from ``GET /v1/sms/status/list``; and the
-field readers the WhatsApp webhooks share (whatsapp_callbacks).
+report (both levels in one object) and the status list polled from ``GET /v1/sms/status/list``; its SMS replies
+(MO, posted one by one or listed by ``GET /v1/sms/receive/list``) into `Inbound`s; and the field readers the
+WhatsApp webhooks share (whatsapp_callbacks).
 
 Pure functions; every refusal is a ValueError whose message names the field, and is safe to answer with.
 """
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from remessa.model import DELIVERED_CODES, SENT_CODES, Receipt
+from remessa.model import DELIVERED_CODES, SENT_CODES, Inbound, Receipt
 
 #: a JSON string (kept as it is), or a comma followed only by blanks and a closing } or ]
 _STRING_OR_TRAILING_COMMA = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")|,(?=\s*[}\]])', re.DOTALL)
@@ -81,6 +82,41 @@ def sms_statuses(payload: object, received: datetime | None = None) -> list[Rece
         except ValueError as e:
             raise ValueError(f"status {n}: {e}") from None
     return receipts
+
+
+def is_sms_inbound(payload: object) -> bool:
+    """Whether an SMS callback object is a reply (MO: a source and a text, no status)."""
+    return (isinstance(payload, dict) and "source" in payload and "messageText" in payload
+            and "sentStatusCode" not in payload and "deliveredStatusCode" not in payload)
+
+
+def sms_inbound(payload: object, received: datetime | None = None) -> Inbound:
+    """The reply one MO object carries: its sender, our short code, its text, the MT it answers (``mt.id``)."""
+    if not isinstance(payload, dict):
+        raise ValueError("a reply is not a JSON object")
+    source = read_text(payload, "source")
+    if not source:
+        raise ValueError('"source" is missing')
+    mt = given(payload, "mt")
+    answers = str(mt.get("id") or "").strip().lower() if isinstance(mt, dict) else ""
+    return Inbound(source=source, destination=read_text(payload, "shortCode"),
+                   text=read_text(payload, "messageText"),
+                   at=read_instant(payload, ("receivedAt",), ("receivedDate",)) or received or datetime.now(UTC),
+                   message_id=answers, raw=payload, mo_id=read_id(payload))
+
+
+def sms_inbound_list(payload: object, received: datetime | None = None) -> list[Inbound]:
+    """The replies of ``GET /v1/sms/receive/list`` (``{"total", "start", "end", "messages": [...]}``)."""
+    items = payload.get("messages") if isinstance(payload, dict) else payload
+    if not isinstance(items, list):
+        raise ValueError("the replies are not a list")
+    found = []
+    for n, item in enumerate(items):
+        try:
+            found.append(sms_inbound(item, received))
+        except ValueError as e:
+            raise ValueError(f"reply {n}: {e}") from None
+    return found
 
 
 def given(payload: Mapping[str, Any], key: str) -> Any:

@@ -21,14 +21,14 @@ from typing import Any, ClassVar
 
 from remessa.backoff import Backoff
 from remessa.channels.base import ReceiptSink, Report
-from remessa.channels.http.callbacks import sms_statuses
 from remessa.channels.http.settings import WavySmsHttpSettings
 from remessa.channels.http.transport import Lost, Refused, Transport
 from remessa.errors import PermanentFailure, TemporaryFailure
-from remessa.model import Accepted, InDoubt, Outcome, OutgoingMessage, Receipt, Rejected
+from remessa.model import Accepted, Inbound, InDoubt, Outcome, OutgoingMessage, Receipt, Rejected
 
 log = logging.getLogger(__name__)
 
+REPLIES_REMEMBERED = 100_000  # polled reply ids kept in memory (the list repeats the last five days)
 PROVIDER_REFUSALS = frozenset({401, 403, 404, 405, 407, 413})  # the account or the URL, not the messages
 
 
@@ -43,6 +43,7 @@ class HttpChannel:
 
     SEND: ClassVar[str]
     STATUS_LIST: ClassVar[str | None] = None
+    RECEIVE_LIST: ClassVar[str | None] = None  # replies (MO), polled with the statuses
 
     def __init__(self, settings: WavySmsHttpSettings, *, spool: Path | None = None,
                  clock: Callable[[], datetime] = _utc_now) -> None:
@@ -56,6 +57,7 @@ class HttpChannel:
         self._next_slot = 0.0
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._replied: dict[str, None] = {}  # ids of the polled replies handed over, oldest first
 
     # --- Channel --------------------------------------------------------------------------------------
     def open(self, sink: ReceiptSink) -> None:
@@ -153,38 +155,48 @@ class HttpChannel:
 
     # --- polling --------------------------------------------------------------------------------------
     def _poll(self) -> None:
-        """Fetch the statuses not fetched yet, persist them, and only then ask again."""
+        """Fetch the statuses not fetched yet, persist them, and only then ask again; then the replies."""
         assert self._transport is not None and self._sink is not None
         backoff = Backoff(self.settings.poll_interval, max(60.0, self.settings.poll_interval), jitter=0.5)
         held: list[Receipt] = []  # fetched, not yet persisted: the API will not return them again
         while not self._stop.is_set():
             try:
                 if not held:
-                    held = self._statuses(self._transport.request("GET", self.STATUS_LIST or ""))
+                    held = self.statuses(self._transport.request("GET", self.STATUS_LIST or ""))
                 if held:
                     self._sink.receipts(held)
                     held = []
                     continue  # there may be more waiting
+                if self.RECEIVE_LIST is not None:
+                    self._replies(self._transport.request("GET", self.RECEIVE_LIST))
                 backoff.succeeded()
                 pause = self.settings.poll_interval
             except Exception as exc:  # the provider, or our store, is down: both are tried again
                 pause = backoff.failed()
-                log.warning("HTTP status polling of %s: %s; again in %.0f s", self.settings.url, exc, pause)
+                log.warning("HTTP polling of %s: %s; again in %.0f s", self.settings.url, exc, pause)
             self._stop.wait(pause)
         if held:
             log.warning("HTTP status polling stopped with %d statuses fetched and not stored", len(held))
 
-    def _statuses(self, page: Any) -> list[Receipt]:
-        """The statuses of one polled page; one that cannot be read is logged and skipped, not the page."""
-        if not isinstance(page, list):
-            raise ValueError(f"the status list is not a JSON array: {str(page)[:200]}")
-        found: list[Receipt] = []
-        for item in page:
-            try:
-                found += sms_statuses([item])
-            except ValueError as exc:
-                log.warning("HTTP status polling: a status skipped (%s): %s", exc, str(item)[:300])
-        return found
+    def _replies(self, page: Any) -> None:
+        """Hand over the replies of a polled list not handed over yet (the list repeats them for days; the
+        store also knows each by its id, across restarts)."""
+        assert self._sink is not None
+        for message in self.replies(page):
+            if message.mo_id in self._replied:
+                continue
+            self._sink.inbound(message)
+            self._replied[message.mo_id] = None
+            if len(self._replied) > REPLIES_REMEMBERED:
+                del self._replied[next(iter(self._replied))]
+
+    def statuses(self, page: Any) -> list[Receipt]:
+        """The statuses of one polled page (a subclass with a STATUS_LIST reads it)."""
+        raise NotImplementedError
+
+    def replies(self, page: Any) -> list[Inbound]:
+        """The replies of one polled page (a subclass with a RECEIVE_LIST reads it)."""
+        raise NotImplementedError
 
 
 def correlation_id(message: OutgoingMessage) -> str:

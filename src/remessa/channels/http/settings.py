@@ -61,14 +61,21 @@ class WavySmsHttpSettings:
             raise ValueError(f"ca_file: {self.ca_file} is not a file")
         if self.receipts not in ("webhook", "poll"):
             raise ValueError("receipts must be 'webhook' or 'poll'")
+        self.check_credentials()
+
+    def check_credentials(self) -> None:
+        """ValueError unless the credentials the API asks for are given."""
         if not self.username or not self.token:
             raise ValueError("username and token are required (token as env:NAME or file:PATH)")
+
+    def credentials(self) -> dict[str, str]:
+        """The headers that authenticate a request."""
+        return {"username": self.username, "authenticationtoken": self.token}
 
     def transport(self) -> TransportSettings:
         shared = {f.name: getattr(self, f.name) for f in fields(TransportSettings) if hasattr(self, f.name)}
         return TransportSettings(
             base_url=self.url.rstrip("/"),
-            headers={"username": self.username, "authenticationtoken": self.token,
-                     "content-type": "application/json", "user-agent": "remessa"},
+            headers={**self.credentials(), "content-type": "application/json", "user-agent": "remessa"},
             connections=max(self.concurrency + 1, 2), **shared,
         )

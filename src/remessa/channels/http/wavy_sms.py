@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from remessa.channels.http.callbacks import sms_inbound, sms_statuses
 from remessa.channels.http.pooled import HttpChannel, accepted, correlation_id
-from remessa.model import Outcome, OutgoingMessage, Rejected
+from remessa.model import Inbound, Outcome, OutgoingMessage, Receipt, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ class WavySmsHttpChannel(HttpChannel):
 
     SEND = "/v1/send-bulk-sms"
     STATUS_LIST = "/v1/sms/status/list"
+    RECEIVE_LIST = "/v1/sms/receive/list"
 
     def refused(self, chunk: Sequence[OutgoingMessage]) -> dict[int, Outcome]:
         return {m.id: Rejected(m.id, f"text of {len(m.text)} characters; the API takes at most {MAX_TEXT}")
@@ -33,6 +35,26 @@ class WavySmsHttpChannel(HttpChannel):
     def answered(self, group: Sequence[OutgoingMessage], answer: Any) -> dict[int, Outcome]:
         items = answer.get("messages") if isinstance(answer, dict) else None
         return accepted(group, items if isinstance(items, list) else [], answer)
+
+    def statuses(self, page: Any) -> list[Receipt]:
+        """One polled page; a status that cannot be read is logged and skipped, not the page."""
+        return _readable(page, lambda item: sms_statuses([item]), "status")
+
+    def replies(self, page: Any) -> list[Inbound]:
+        items = page.get("messages") if isinstance(page, dict) else page
+        return _readable(items, lambda item: [sms_inbound(item)], "reply")
+
+
+def _readable(page: Any, read: Callable[[Any], list[Any]], what: str) -> list[Any]:
+    if not isinstance(page, list):
+        raise ValueError(f"the polled {what} list is not a JSON array: {str(page)[:200]}")
+    found: list[Any] = []
+    for item in page:
+        try:
+            found += read(item)
+        except ValueError as exc:
+            log.warning("HTTP polling: a %s skipped (%s): %s", what, exc, str(item)[:300])
+    return found
 
 
 def bulk_body(chunk: Sequence[OutgoingMessage]) -> dict[str, Any]:

@@ -103,6 +103,11 @@ def _unsendable(message: OutgoingMessage) -> str:
         return "" if message.text else "no template and no text to send"
     if not template.get("element_name"):
         return "the template has no elementName"
+    return media_file(template)
+
+
+def media_file(template: dict[str, Any]) -> str:
+    """Why a template's header media cannot be sent (it is a file: the HTTP APIs take media by URL), or ""."""
     media = template.get("media")
     if media and str(media.get("source", "")).upper() != "URL":
         return f"header media {media.get('location', '')} is a file: the WhatsApp HTTP API takes media by URL only"

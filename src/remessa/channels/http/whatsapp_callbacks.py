@@ -130,14 +130,14 @@ def _flag(item: Mapping[str, Any], key: str) -> bool:
 
 def _inbound(item: Mapping[str, Any], received: datetime) -> Inbound:
     message: Mapping[str, Any] = item["message"]
-    source = _number(item, "source")
+    source = read_number(item, "source")
     if not source:
         raise ValueError('"source" is missing')
     with _inside("message"):
         text = _said(message)
     return Inbound(
         source=source,
-        destination=_number(item, "origin"),
+        destination=read_number(item, "origin"),
         text=text,
         at=read_instant(item, ("receivedAt",), ("receivedDate",)) or received,
         message_id=_answered(item, message),
@@ -145,7 +145,8 @@ def _inbound(item: Mapping[str, Any], received: datetime) -> Inbound:
     )
 
 
-def _number(item: Mapping[str, Any], key: str) -> str:
+def read_number(item: Mapping[str, Any], key: str) -> str:
+    """A phone number or sender field, at most MAX_NUMBER characters."""
     number = read_text(item, key).strip()
     if len(number) > MAX_NUMBER:
         raise ValueError(f'"{key}" is longer than {MAX_NUMBER} characters')
