@@ -13,15 +13,13 @@ Run: .venv/bin/python bench/http_api.py [--messages 100000] [--callbacks 20000]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 
@@ -34,26 +32,16 @@ from remessa.receipts.listener import Listener
 from remessa.receipts.sink import Sink
 from remessa.receipts.webhooks import WebhookAuth, create_app
 from remessa.store import Store
+from sandbox_cli import sandbox  # bench/sandbox_cli.py
 
 TEXT = "Seu codigo de verificacao e 482913. Nao compartilhe."
 HEADERS = {"username": "remessa", "authenticationtoken": "secret"}
 
 
-@contextmanager
-def simulator() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "remessa.cli", "sandbox", "--http", "--port", "0",
-                                "--sent-delay", "3600", "--delivery-delay", "3600"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        found = re.search(r"listening on (http://\S+),", line)
-        if found is None:
-            raise RuntimeError(f"remessa sandbox --http did not start: {line!r}")
-        yield found.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def simulator() -> contextlib.AbstractContextManager[str]:
+    """`remessa sandbox --http` whose statuses never come (only sends are measured); its URL."""
+    return sandbox("--http", "--port", "0", "--sent-delay", "3600", "--delivery-delay", "3600",
+                   where=r"listening on (http://\S+),")
 
 
 def messages(count: int) -> list[OutgoingMessage]:

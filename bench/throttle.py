@@ -14,41 +14,25 @@ between the first and the last acceptance, and the ratio to the quota. Target: l
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
+import contextlib
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from remessa.channels.base import Callbacks
 from remessa.channels.smpp.channel import SmppChannel
 from remessa.channels.smpp.settings import SmppSettings
 from remessa.model import Accepted, OutgoingMessage
+from sandbox_cli import sandbox  # bench/sandbox_cli.py
 
 BINDS, WINDOW, CEILING = 4, 10, 80.0
 CHUNK = 500
 
 
-@contextmanager
-def sandbox(quota: float) -> Iterator[int]:
-    """`remessa sandbox` with a per-account quota, on a free port; yields the port."""
-    command = [sys.executable, "-m", "remessa.cli", "sandbox", "--port", "0", "--rate", "0",
-               "--account-rate", str(quota), "--sent-delay", "0.2", "--delivery-delay", "0.4"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        found = re.search(r"listening on [^:]+:(\d+)", line)
-        if found is None:
-            raise RuntimeError(f"remessa sandbox did not start: {line!r}")
-        yield int(found.group(1))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def quota_sandbox(quota: float) -> contextlib.AbstractContextManager[str]:
+    """`remessa sandbox` with a per-account quota (and no per-bind rate), on a free port; its port."""
+    return sandbox("--port", "0", "--rate", "0", "--account-rate", str(quota), "--sent-delay", "0.2",
+                   "--delivery-delay", "0.4")
 
 
 def drive(port: int, rate: float, seconds: float) -> dict[str, Any]:
@@ -83,10 +67,10 @@ def main() -> int:
     args = parser.parse_args()
     failed = False
     for quota in args.quota or [20.0, 200.0]:
-        with sandbox(quota) as port:
-            informed = drive(port, quota / BINDS, args.seconds)
-        with sandbox(quota) as port:
-            learned = drive(port, CEILING, args.seconds)
+        with quota_sandbox(quota) as port:
+            informed = drive(int(port), quota / BINDS, args.seconds)
+        with quota_sandbox(quota) as port:
+            learned = drive(int(port), CEILING, args.seconds)
         ratio = learned["per_second"] / quota
         print(f"quota {quota:g}/s: learned (4 x {CEILING:g}/s configured) {learned['per_second']:.1f}/s"
               f" = {ratio:.1%} of the quota; informed baseline (4 x {quota / BINDS:g}/s)"

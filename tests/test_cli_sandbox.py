@@ -3,6 +3,7 @@ channel and by the daemon through an ``smpp`` provider table."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -35,7 +36,8 @@ def remessa(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
 class Sandbox:
     """A `remessa sandbox` process; threads collect its output lines as they come."""
 
-    def __init__(self, *options: str, before: tuple[str, ...] = ()) -> None:
+    def __init__(self, *options: str, before: tuple[str, ...] = (), listening: re.Pattern[str] = LISTENING) -> None:
+        self._listening = listening  # its first line, whose group 1 says where it listens
         self.process = remessa(*before, "sandbox", *options)
         self.out: list[str] = []
         self.err: list[str] = []
@@ -43,9 +45,9 @@ class Sandbox:
                          for stream, lines in ((self.process.stdout, self.out), (self.process.stderr, self.err))]
         for reader in self._readers:
             reader.start()
-        wait_for(lambda: self._port() or self.process.poll() is not None, timeout=20)
-        self.port = self._port()
-        assert self.port, f"no listening line; stderr: {''.join(self.err)}"
+        wait_for(lambda: self._where() or self.process.poll() is not None, timeout=20)
+        self.where = self._where()
+        assert self.where, f"no listening line; stderr: {''.join(self.err)}"
 
     @staticmethod
     def _collect(stream: IO[str] | None, lines: list[str]) -> None:
@@ -54,9 +56,17 @@ class Sandbox:
             for line in stream:
                 lines.append(line)
 
-    def _port(self) -> int:
-        found = [LISTENING.search(line) for line in self.out[:1]]
-        return int(found[0].group(1)) if found and found[0] else 0
+    def _where(self) -> str:
+        found = [self._listening.search(line) for line in self.out[:1]]
+        return found[0].group(1) if found and found[0] else ""
+
+    @property
+    def port(self) -> int:
+        return int(self.where)
+
+    @property
+    def url(self) -> str:
+        return self.where
 
     def stop(self) -> int:
         """SIGTERM, as systemd or an operator's kill sends it; the exit code once output is all read."""
@@ -68,19 +78,28 @@ class Sandbox:
         return code
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., Sandbox]]:
+@contextlib.contextmanager
+def sandboxes() -> Iterator[Callable[..., Sandbox]]:
+    """Start `remessa sandbox` processes (Sandbox's arguments); each is stopped at the end."""
     started: list[Sandbox] = []
 
-    def start(*options: str, before: tuple[str, ...] = ()) -> Sandbox:
-        started.append(Sandbox(*options, before=before))
+    def start(*options: str, **kwargs: Any) -> Sandbox:
+        started.append(Sandbox(*options, **kwargs))
         return started[-1]
 
-    yield start
-    for box in started:
-        if box.process.poll() is None:
-            box.process.kill()
-        box.stop()
+    try:
+        yield start
+    finally:
+        for box in started:
+            if box.process.poll() is None:
+                box.process.kill()
+            box.stop()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Callable[..., Sandbox]]:
+    with sandboxes() as start:
+        yield start
 
 
 def channel_to(box: Sandbox, **overrides: Any) -> SmppChannel:

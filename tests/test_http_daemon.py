@@ -18,7 +18,7 @@ from conftest import wait_for, write_config
 from remessa import config
 from remessa.model import FINAL
 from remessa.simulators.http.server import HttpSimulator, HttpSimulatorConfig
-from remessa.store.schema import inbound
+from remessa.store.schema import inbound, receipts
 from smpp_rig import NAME, batch, drop, report, run_daemon, settled  # noqa: F401 - run_daemon is a fixture
 
 TOKEN = "webhook-secret"
@@ -170,9 +170,13 @@ def test_webhooks_without_the_secret_are_refused_and_change_nothing(tmp_path: Pa
     assert httpx.post(url, content=b'{"id": ', headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
     assert httpx.post(url, content=b"[" + b" " * 70_000 + b"]",
                       headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 413
-    # an unknown id is kept (and matched if its message ever shows up), and said once even when repeated
+    # an unknown id is kept, unmatched (it is matched if its message ever shows up); a repeat changes nothing
     for _ in range(2):
         assert httpx.post(url, json=status, headers={"Authorization": f"Bearer {TOKEN}"}).json() == {"stored": 1}
+    with running.daemon.store.db.reader.connect() as conn:
+        kept = conn.execute(sa.select(receipts.c.provider_id, receipts.c.message_id, receipts.c.sent_code)).all()
+    # the refused ones (no secret, malformed, oversized) stored nothing
+    assert kept == [("f9c100ff-aed0-4456-898c-e57d754c439c", None, 2)] * 2
 
 
 def test_receipts_by_polling_instead_of_webhooks(tmp_path: Path, rig: Rig, run_daemon) -> None:

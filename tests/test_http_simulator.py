@@ -4,13 +4,10 @@ receiver) and by polling, fault injection, and `remessa sandbox --http` as an op
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ from werkzeug import Response as WerkzeugResponse
 
 from conftest import make_certificate, wait_for
 from remessa.simulators.http.server import HttpSimulator, HttpSimulatorConfig
+from test_cli_sandbox import Sandbox, sandboxes
 
 AUTH = {"username": "remessa", "authenticationtoken": "secret"}
 SEND = "/v1/send-bulk-sms"
@@ -332,51 +330,11 @@ LISTENING = re.compile(r"HTTP API listening on (https?://127\.0\.0\.1:\d+), acce
                        r"token 'secret'")
 
 
-class SandboxProcess:
-    """`remessa sandbox --http ...` as a process; threads collect its output lines."""
-
-    def __init__(self, *options: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "REMESSA_CONFIG"}
-        self.process = subprocess.Popen([sys.executable, "-m", "remessa.cli", "sandbox", "--http", *options],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._readers = [threading.Thread(target=self._collect, args=(stream, lines), daemon=True)
-                         for stream, lines in ((self.process.stdout, self.out), (self.process.stderr, self.err))]
-        for reader in self._readers:
-            reader.start()
-        wait_for(lambda: self.out or self.process.poll() is not None, timeout=20)
-        found = LISTENING.search(self.out[0]) if self.out else None
-        assert found, f"no listening line; stderr: {''.join(self.err)}"
-        self.url = found.group(1)
-
-    @staticmethod
-    def _collect(stream: Any, lines: list[str]) -> None:
-        with stream:
-            lines.extend(stream)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=20)
-        for reader in self._readers:
-            reader.join(timeout=5)
-        return code
-
-
 @pytest.fixture
-def sandbox() -> Iterator[Callable[..., SandboxProcess]]:
-    started: list[SandboxProcess] = []
-
-    def start(*options: str) -> SandboxProcess:
-        started.append(SandboxProcess(*options))
-        return started[-1]
-
-    yield start
-    for box in started:
-        if box.process.poll() is None:
-            box.process.kill()
-        box.stop()
+def sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """`remessa sandbox --http ...` processes (tests/test_cli_sandbox.py's Sandbox, told the HTTP banner)."""
+    with sandboxes() as start:
+        yield lambda *options: start("--http", *options, listening=LISTENING)
 
 
 def test_the_sandbox_serves_the_api_and_prints_its_counts(sandbox, httpserver: HTTPServer) -> None:

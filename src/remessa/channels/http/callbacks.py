@@ -1,7 +1,7 @@
 """The provider's SMS status payloads (seed 002) read into `Receipt`s: the sent-status callback, the delivery
 report (both levels in one object) and the status list polled from ``GET /v1/sms/status/list``; its SMS replies
-(MO, posted one by one or listed by ``GET /v1/sms/receive/list``) into `Inbound`s; and the field readers the
-WhatsApp webhooks share (whatsapp_callbacks).
+(MO, posted one by one or listed by ``GET /v1/sms/receive/list``) into `Inbound`s, an object at a time; and the
+field readers the WhatsApp webhooks share (whatsapp_callbacks).
 
 Pure functions; every refusal is a ValueError whose message names the field, and is safe to answer with.
 """
@@ -103,20 +103,6 @@ def sms_inbound(payload: object, received: datetime | None = None) -> Inbound:
                    text=read_text(payload, "messageText"),
                    at=read_instant(payload, ("receivedAt",), ("receivedDate",)) or received or datetime.now(UTC),
                    message_id=answers, raw=payload, mo_id=read_id(payload))
-
-
-def sms_inbound_list(payload: object, received: datetime | None = None) -> list[Inbound]:
-    """The replies of ``GET /v1/sms/receive/list`` (``{"total", "start", "end", "messages": [...]}``)."""
-    items = payload.get("messages") if isinstance(payload, dict) else payload
-    if not isinstance(items, list):
-        raise ValueError("the replies are not a list")
-    found = []
-    for n, item in enumerate(items):
-        try:
-            found.append(sms_inbound(item, received))
-        except ValueError as e:
-            raise ValueError(f"reply {n}: {e}") from None
-    return found
 
 
 def given(payload: Mapping[str, Any], key: str) -> Any:
